@@ -81,13 +81,7 @@ if tuple(ERROR_CODES) != get_args(ErrorCode):  # pragma: no cover - guards edits
     raise RuntimeError("ERROR_CODES and ErrorCode disagree")
 
 Id = Annotated[str, Meta(min_length=1, max_length=MAX_ID_CHARS)]
-RequestId = Annotated[
-    str,
-    Meta(
-        max_length=MAX_REQUEST_ID_CHARS,
-        description="Chosen by the client; echoed in the reply to this request.",
-    ),
-]
+RequestId = Annotated[str, Meta(max_length=MAX_REQUEST_ID_CHARS)]
 Name = Annotated[str, Meta(min_length=1, max_length=MAX_NAME_CHARS, pattern=r"\S")]
 ChatText = Annotated[str, Meta(min_length=1, max_length=MAX_CHAT_CHARS, pattern=r"\S")]
 Sdp = Annotated[str, Meta(min_length=1, max_length=MAX_SDP_CHARS)]
@@ -122,7 +116,7 @@ class ParticipantInfo(_Base, frozen=True, kw_only=True):
     """A participant as other participants see them."""
 
     id: Id
-    name: str
+    name: Annotated[str, Meta(description="Display name.")]
     role: Role
     space_id: Annotated[Id, Meta(description="The space the participant is in.")]
 
@@ -132,7 +126,7 @@ class SpaceInfo(_Base, frozen=True, kw_only=True):
 
     id: Id
     kind: SpaceKind
-    title: str
+    title: Annotated[str, Meta(description="Shown in the agenda.")]
     description: str = ""
     capacity: Annotated[
         Count | None, Meta(description="Most participants allowed in at once; null: no limit.")
@@ -151,14 +145,16 @@ class EventInfo(_Base, frozen=True, kw_only=True):
     id: Id
     title: str
     description: str = ""
-    spaces: list[SpaceInfo]
+    spaces: Annotated[
+        list[SpaceInfo], Meta(description="Every space, with live participant counts.")
+    ]
 
 
 class HandEntryInfo(_Base, frozen=True, kw_only=True):
     """One raised hand in a stage's queue."""
 
     participant_id: Id
-    name: str
+    name: Annotated[str, Meta(description="Display name of the participant.")]
     position: Annotated[Position, Meta(description="Place in the queue, counting from 1.")]
     raised_at: Annotated[Timestamp, Meta(description=_TIMESTAMP)]
 
@@ -166,7 +162,7 @@ class HandEntryInfo(_Base, frozen=True, kw_only=True):
 class HandQueueInfo(_Base, frozen=True, kw_only=True):
     """The hand queue of a stage, as the receiver may see it."""
 
-    stage_id: Id
+    stage_id: Annotated[Id, Meta(description="The stage this queue belongs to.")]
     length: Annotated[Count, Meta(description="How many hands are raised.")]
     position: Annotated[
         Position | None,
@@ -190,8 +186,8 @@ class SlotInfo(_Base, frozen=True, kw_only=True):
 class SlotsInfo(_Base, frozen=True, kw_only=True):
     """Who is on a stage by video: the Q&A slots and the speaker seats."""
 
-    stage_id: Id
-    slots: list[SlotInfo]
+    stage_id: Annotated[Id, Meta(description="The stage these slots belong to.")]
+    slots: Annotated[list[SlotInfo], Meta(description="Every Q&A slot of the stage, by index.")]
     speakers: Annotated[
         list[ParticipantInfo], Meta(description="Participants on the stage's speaker seats.")
     ] = []
@@ -201,7 +197,7 @@ class BroadcastInfo(_Base, frozen=True, kw_only=True):
     """A message a moderator sent to every room of a round."""
 
     text: str
-    sender_id: Id
+    sender_id: Annotated[Id, Meta(description="The moderator who sent it.")]
     sender_name: str
     sent_at: Annotated[Timestamp, Meta(description=_TIMESTAMP)]
 
@@ -210,7 +206,7 @@ class RoundInfo(_Base, frozen=True, kw_only=True):
     """A discussion round: its breakout rooms and its countdown."""
 
     id: Id
-    title: str
+    title: Annotated[str, Meta(description="Shown in every room of the round.")]
     mode: Annotated[
         AssignMode,
         Meta(
@@ -230,7 +226,7 @@ class RoundInfo(_Base, frozen=True, kw_only=True):
 class ChatInfo(_Base, frozen=True, kw_only=True):
     """One chat message."""
 
-    id: Id
+    id: Annotated[Id, Meta(description="Unique within the event.")]
     scope: Annotated[
         ChatScope,
         Meta(description="`space`: seen by the members of one space; `event`: seen by everyone."),
@@ -238,7 +234,7 @@ class ChatInfo(_Base, frozen=True, kw_only=True):
     space_id: Annotated[Id | None, Meta(description="The space, for `space` scope.")] = None
     sender_id: Id
     sender_name: str
-    text: str
+    text: Annotated[str, Meta(description="The message, 1 to 2000 characters.")]
     sent_at: Annotated[Timestamp, Meta(description=_TIMESTAMP)]
 
 
@@ -247,7 +243,7 @@ class YouInfo(_Base, frozen=True, kw_only=True):
 
     participant_id: Id
     role: Role
-    space_id: Id
+    space_id: Annotated[Id, Meta(description="The space the receiver is in.")]
     hand_position: Annotated[
         Position | None, Meta(description="Place in the hand queue (from 1); null if no hand.")
     ] = None
@@ -262,7 +258,11 @@ class YouInfo(_Base, frozen=True, kw_only=True):
 
 
 class _ClientBase(_Tagged, frozen=True, kw_only=True):
-    id: RequestId | None = None
+    """Fields every client message has."""
+
+    id: Annotated[
+        RequestId | None, Meta(description="Chosen by the client; echoed in the reply.")
+    ] = None
 
 
 class Hello(_ClientBase, tag="hello", frozen=True, kw_only=True):
@@ -288,13 +288,13 @@ class Hello(_ClientBase, tag="hello", frozen=True, kw_only=True):
 class Join(_ClientBase, tag="join", frozen=True, kw_only=True):
     """A participant asks to enter a space; on success a `snapshot` of that space follows."""
 
-    space_id: Id
+    space_id: Annotated[Id, Meta(description="The space to enter.")]
 
 
 class Move(_ClientBase, tag="move", frozen=True, kw_only=True):
     """Same as `join`: the participant goes to another space, leaving the current one."""
 
-    space_id: Id
+    space_id: Annotated[Id, Meta(description="The space to go to.")]
 
 
 class Leave(_ClientBase, tag="leave", frozen=True, kw_only=True):
@@ -318,7 +318,7 @@ class Chat(_ClientBase, tag="chat", frozen=True, kw_only=True):
     Everyone in the scope, the sender included, receives it as a server `chat` message.
     """
 
-    text: ChatText
+    text: Annotated[ChatText, Meta(description="The message, 1 to 2000 characters, not blank.")]
     scope: Annotated[
         ChatScope,
         Meta(description="`space`: the members of the sender's space; `event`: everyone."),
@@ -339,7 +339,7 @@ class Promote(_ClientBase, tag="promote", frozen=True, kw_only=True):
     Everyone in the stage receives the new `slots`; a `full` error means no slot was free.
     """
 
-    participant_id: Id
+    participant_id: Annotated[Id, Meta(description="The participant to bring on stage.")]
     slot: Annotated[
         SlotIndex | None, Meta(description="The slot to use; null: the first free one.")
     ] = None
@@ -348,13 +348,13 @@ class Promote(_ClientBase, tag="promote", frozen=True, kw_only=True):
 class Demote(_ClientBase, tag="demote", frozen=True, kw_only=True):
     """A moderator frees a participant's Q&A slot; the participant stays in the audience."""
 
-    participant_id: Id
+    participant_id: Annotated[Id, Meta(description="The participant whose slot is freed.")]
 
 
 class SwapSlots(_ClientBase, tag="swap_slots", frozen=True, kw_only=True):
     """A moderator swaps the occupants of two Q&A slots of a stage."""
 
-    stage_id: Id
+    stage_id: Annotated[Id, Meta(description="The stage whose slots are swapped.")]
     a: Annotated[SlotIndex, Meta(description=_SLOT_INDEX)]
     b: Annotated[SlotIndex, Meta(description=_SLOT_INDEX)]
 
@@ -362,7 +362,7 @@ class SwapSlots(_ClientBase, tag="swap_slots", frozen=True, kw_only=True):
 class Dismiss(_ClientBase, tag="dismiss", frozen=True, kw_only=True):
     """A moderator takes down a participant's raised hand without promoting them."""
 
-    participant_id: Id
+    participant_id: Annotated[Id, Meta(description="The participant whose hand is taken down.")]
 
 
 class MoveParticipant(_ClientBase, tag="move_participant", frozen=True, kw_only=True):
@@ -371,8 +371,8 @@ class MoveParticipant(_ClientBase, tag="move_participant", frozen=True, kw_only=
     The participant receives `moved`, then a `snapshot` of the new space.
     """
 
-    participant_id: Id
-    space_id: Id
+    participant_id: Annotated[Id, Meta(description="The participant to move.")]
+    space_id: Annotated[Id, Meta(description="Where to move them.")]
 
 
 class OpenRound(_ClientBase, tag="open_round", frozen=True, kw_only=True):
@@ -415,22 +415,22 @@ class OpenRound(_ClientBase, tag="open_round", frozen=True, kw_only=True):
 class Assign(_ClientBase, tag="assign", frozen=True, kw_only=True):
     """A moderator puts a participant into one of the rooms of an open round."""
 
-    round_id: Id
-    participant_id: Id
+    round_id: Annotated[Id, Meta(description="An open round.")]
+    participant_id: Annotated[Id, Meta(description="The participant to put into the room.")]
     room_id: Annotated[Id, Meta(description="A breakout space of that round.")]
 
 
 class Broadcast(_ClientBase, tag="broadcast", frozen=True, kw_only=True):
     """A moderator sends a message to every room of a round; members receive `broadcast`."""
 
-    text: ChatText
+    text: Annotated[ChatText, Meta(description="The message, 1 to 2000 characters, not blank.")]
     round_id: Annotated[Id | None, Meta(description="null: the round that is open now.")] = None
 
 
 class CloseRound(_ClientBase, tag="close_round", frozen=True, kw_only=True):
     """A moderator closes a round early; everyone in its rooms goes back where they came from."""
 
-    round_id: Id
+    round_id: Annotated[Id, Meta(description="The round to close.")]
 
 
 class MuteRequest(_ClientBase, tag="mute_request", frozen=True, kw_only=True):
@@ -439,8 +439,8 @@ class MuteRequest(_ClientBase, tag="mute_request", frozen=True, kw_only=True):
     The participant receives `mute_request`; muting stays their own decision.
     """
 
-    participant_id: Id
-    kind: MediaKind
+    participant_id: Annotated[Id, Meta(description="The participant asked to mute.")]
+    kind: Annotated[MediaKind, Meta(description="Microphone (`audio`) or camera (`video`).")]
 
 
 class Remove(_ClientBase, tag="remove", frozen=True, kw_only=True):
@@ -449,7 +449,7 @@ class Remove(_ClientBase, tag="remove", frozen=True, kw_only=True):
     The participant receives `removed` and their socket closes with code 4003.
     """
 
-    participant_id: Id
+    participant_id: Annotated[Id, Meta(description="The participant to remove.")]
     reason: Annotated[
         Annotated[str, Meta(min_length=1, max_length=MAX_REASON_CHARS)] | None,
         Meta(description="Shown to the removed participant."),
@@ -459,7 +459,7 @@ class Remove(_ClientBase, tag="remove", frozen=True, kw_only=True):
 class SetSpeaker(_ClientBase, tag="set_speaker", frozen=True, kw_only=True):
     """A moderator gives a participant of a stage a speaker seat, or takes it away."""
 
-    participant_id: Id
+    participant_id: Annotated[Id, Meta(description="A participant in the stage.")]
     on: Annotated[bool, Meta(description="True: give a seat; false: take it away.")]
 
 
@@ -480,8 +480,8 @@ class MediaAnswer(_ClientBase, tag="media_answer", frozen=True, kw_only=True):
 class MediaMute(_ClientBase, tag="media_mute", frozen=True, kw_only=True):
     """A participant tells the server they muted or unmuted their microphone or camera."""
 
-    kind: MediaKind
-    muted: bool
+    kind: Annotated[MediaKind, Meta(description="Microphone (`audio`) or camera (`video`).")]
+    muted: Annotated[bool, Meta(description="True: muted now; false: live again.")]
 
 
 ClientMessage = (
@@ -531,7 +531,7 @@ class Welcome(_Tagged, tag="welcome", frozen=True, kw_only=True):
 class Ack(_Tagged, tag="ack", frozen=True, kw_only=True):
     """The server applied a request; `id` is the request's id."""
 
-    id: RequestId | None = None
+    id: Annotated[RequestId | None, Meta(description="The id of the request.")] = None
     result: Annotated[dict[str, Any] | None, Meta(description="Details some requests return.")] = (
         None
     )
@@ -558,19 +558,19 @@ class Snapshot(_Tagged, tag="snapshot", frozen=True, kw_only=True):
     Later changes to that space arrive as `space_delta`, `hand_queue`, `slots` and `round`.
     """
 
-    space: SpaceInfo
+    space: Annotated[SpaceInfo, Meta(description="The receiver's space.")]
     members: Annotated[
         list[ParticipantInfo] | None,
         Meta(description="Everyone in the space; null for spaces too large to list."),
     ] = None
-    member_count: Count
+    member_count: Annotated[Count, Meta(description="How many participants are in the space.")]
     hand_queue: Annotated[HandQueueInfo | None, Meta(description="Stages only.")] = None
     slots: Annotated[SlotsInfo | None, Meta(description="Stages only.")] = None
     round: Annotated[RoundInfo | None, Meta(description="The open round, if any.")] = None
     chat: Annotated[
         list[ChatInfo], Meta(description="Recent chat of the space and the event, oldest first.")
     ] = []
-    you: YouInfo
+    you: Annotated[YouInfo, Meta(description="The receiver's own state in this space.")]
 
 
 class SpaceDelta(_Tagged, tag="space_delta", frozen=True, kw_only=True):
@@ -579,9 +579,9 @@ class SpaceDelta(_Tagged, tag="space_delta", frozen=True, kw_only=True):
     `joined` and `left` are filled only for spaces small enough to list their members.
     """
 
-    space_id: Id
-    member_count: Count
-    joined: list[ParticipantInfo] = []
+    space_id: Annotated[Id, Meta(description="The receiver's space.")]
+    member_count: Annotated[Count, Meta(description="How many participants are in the space now.")]
+    joined: Annotated[list[ParticipantInfo], Meta(description="Participants who arrived.")] = []
     left: Annotated[list[Id], Meta(description="Ids of participants who left.")] = []
 
 
@@ -594,7 +594,7 @@ class Counts(_Tagged, tag="counts", frozen=True, kw_only=True):
 class HandQueueUpdate(_Tagged, tag="hand_queue", frozen=True, kw_only=True):
     """The hand queue of the receiver's stage changed."""
 
-    stage_id: Id
+    stage_id: Annotated[Id, Meta(description="The stage this queue belongs to.")]
     length: Annotated[Count, Meta(description="How many hands are raised.")]
     position: Annotated[
         Position | None,
@@ -609,8 +609,8 @@ class HandQueueUpdate(_Tagged, tag="hand_queue", frozen=True, kw_only=True):
 class SlotsUpdate(_Tagged, tag="slots", frozen=True, kw_only=True):
     """The Q&A slots or speaker seats of the receiver's stage changed."""
 
-    stage_id: Id
-    slots: list[SlotInfo]
+    stage_id: Annotated[Id, Meta(description="The stage these slots belong to.")]
+    slots: Annotated[list[SlotInfo], Meta(description="Every Q&A slot of the stage, by index.")]
     speakers: Annotated[
         list[ParticipantInfo], Meta(description="Participants on the stage's speaker seats.")
     ] = []
@@ -625,7 +625,7 @@ class RoundUpdate(_Tagged, tag="round", frozen=True, kw_only=True):
 class RoundClosed(_Tagged, tag="round_closed", frozen=True, kw_only=True):
     """A round closed; its rooms are gone and their members were sent back."""
 
-    round_id: Id
+    round_id: Annotated[Id, Meta(description="The round that closed.")]
 
 
 class ChatPosted(_Tagged, tag="chat", frozen=True, kw_only=True):
@@ -637,16 +637,16 @@ class ChatPosted(_Tagged, tag="chat", frozen=True, kw_only=True):
 class BroadcastPosted(_Tagged, tag="broadcast", frozen=True, kw_only=True):
     """A moderator's message to every room of a round, shown prominently."""
 
-    round_id: Id
+    round_id: Annotated[Id, Meta(description="The round the message was sent to.")]
     text: str
-    sender_name: str
+    sender_name: Annotated[str, Meta(description="Display name of the moderator who sent it.")]
     sent_at: Annotated[Timestamp, Meta(description=_TIMESTAMP)]
 
 
 class Moved(_Tagged, tag="moved", frozen=True, kw_only=True):
     """The receiver was moved to another space; a `snapshot` of it follows."""
 
-    space_id: Id
+    space_id: Annotated[Id, Meta(description="The space the receiver is in now.")]
     by: Annotated[
         str | None,
         Meta(
@@ -659,32 +659,32 @@ class Moved(_Tagged, tag="moved", frozen=True, kw_only=True):
 class MuteRequested(_Tagged, tag="mute_request", frozen=True, kw_only=True):
     """A moderator asks the receiver to mute their microphone or camera."""
 
-    kind: MediaKind
+    kind: Annotated[MediaKind, Meta(description="Microphone (`audio`) or camera (`video`).")]
     by: Annotated[str | None, Meta(description="Name of the moderator who asks.")] = None
 
 
 class Removed(_Tagged, tag="removed", frozen=True, kw_only=True):
     """A moderator removed the receiver from the event; the socket closes with code 4003."""
 
-    reason: str | None = None
+    reason: Annotated[str | None, Meta(description="Why, when the moderator said.")] = None
 
 
 class SpaceAdded(_Tagged, tag="space_added", frozen=True, kw_only=True):
     """A space was created, such as a round's breakout room."""
 
-    space: SpaceInfo
+    space: Annotated[SpaceInfo, Meta(description="The new space.")]
 
 
 class SpaceRemoved(_Tagged, tag="space_removed", frozen=True, kw_only=True):
     """A space was removed, such as a closed round's breakout room."""
 
-    space_id: Id
+    space_id: Annotated[Id, Meta(description="The space that is gone.")]
 
 
 class Pong(_Tagged, tag="pong", frozen=True, kw_only=True):
     """The answer to `ping`."""
 
-    id: RequestId | None = None
+    id: Annotated[RequestId | None, Meta(description="The id of the `ping`.")] = None
     server_time: Annotated[Timestamp, Meta(description=_TIMESTAMP)]
 
 
