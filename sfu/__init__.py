@@ -1,0 +1,32 @@
+"""Podium's media plane: a selective forwarding unit on aiortc.
+
+Forwards raw RTP through re-pointable slots; never decodes or encodes media, and never
+renegotiates a participant's connection when the routing plan changes. See
+:class:`~sfu.worker.Worker` for the API the control plane calls.
+"""
+
+from .adapter import AdapterError
+from .worker import (
+    EndpointOffer,
+    RoutingError,
+    SfuError,
+    SlotInfo,
+    SourceInfo,
+    UnknownEndpoint,
+    Worker,
+    WorkerConfig,
+    install_uvloop,
+)
+
+__all__ = [
+    "AdapterError",
+    "EndpointOffer",
+    "RoutingError",
+    "SfuError",
+    "SlotInfo",
+    "SourceInfo",
+    "UnknownEndpoint",
+    "Worker",
+    "WorkerConfig",
+    "install_uvloop",
+]

@@ -1,0 +1,335 @@
+"""Every use of aiortc and aioice internals, in one place.
+
+aiortc's public API hands out decoded frames only. The SFU forwards raw RTP, so it needs
+a few private attributes of aiortc 1.16.0 and aioice 0.13. They are all used here and
+nowhere else, and :func:`self_test` checks at start-up that each one still exists, so an
+upgrade of either library fails loudly instead of silently dropping media.
+
+What is used, and why:
+
+- ``aioice.ice.get_host_addresses``: aioice leaves loopback addresses out; the worker
+  chooses the host addresses to announce (:func:`announced_addresses`).
+- ``RTCDtlsTransport._rx_srtp`` / ``_tx_srtp``: the SRTP sessions, to decrypt incoming
+  and encrypt outgoing packets synchronously.
+- ``RTCIceTransport._connection`` (an ``aioice.Connection``), its ``_protocols`` (one
+  ``StunProtocol`` per local candidate) and ``_nominated`` (the selected pair): every
+  local protocol's ``datagram_received`` is wrapped so SRTP and SRTCP are handled on
+  arrival, and outgoing packets go straight to the selected pair's socket.
+- ``RTCRtpSender._ssrc`` / ``_rtx_ssrc``: the SSRCs a slot announces in its SDP; forwarded
+  packets are rewritten to them.
+- ``RTCRtpSender._send_rtcp``: replaced on each slot's sender so its periodic sender
+  report carries the forwarded source's clock instead of counters that stay at zero.
+- ``RTCRtpSender._ssrc`` of a publish transceiver: the sender SSRC of upstream RTCP.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import contextvars
+import logging
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
+
+import aioice
+import aioice.ice
+import aiortc
+from aiortc import RTCPeerConnection, RTCRtpSender, RTCRtpTransceiver
+from aiortc.mediastreams import MediaStreamTrack
+
+logger = logging.getLogger(__name__)
+
+#: The versions whose internals this module was written against.
+PINNED_AIORTC = "1.16.0"
+PINNED_AIOICE = "0.13"
+
+RtpHandler = Callable[[bytes, float], None]
+RtcpHandler = Callable[[bytes], None]
+
+
+class AdapterError(RuntimeError):
+    """An aiortc or aioice internal the SFU relies on is missing or changed."""
+
+
+# ---------------------------------------------------------------------------------------
+# Host addresses announced by ICE
+# ---------------------------------------------------------------------------------------
+
+_announced: contextvars.ContextVar[tuple[str, ...] | None] = contextvars.ContextVar(
+    "sfu_announced_addresses", default=None
+)
+_original_get_host_addresses: Callable[[bool, bool], list[str]] | None = None
+
+
+def _get_host_addresses(use_ipv4: bool, use_ipv6: bool) -> list[str]:
+    addresses = _announced.get()
+    if addresses is not None:
+        return list(addresses)
+    assert _original_get_host_addresses is not None
+    return _original_get_host_addresses(use_ipv4, use_ipv6)
+
+
+def _install_host_address_hook() -> None:
+    global _original_get_host_addresses
+    if _original_get_host_addresses is None:
+        _original_get_host_addresses = aioice.ice.get_host_addresses
+        aioice.ice.get_host_addresses = _get_host_addresses
+
+
+@contextlib.contextmanager
+def announced_addresses(addresses: Sequence[str] | None) -> Iterator[None]:
+    """Within this block, ICE gathering announces exactly ``addresses`` (None: aioice's own
+    choice, which leaves out loopback). Gathering happens inside ``setLocalDescription``,
+    so wrap that call."""
+    _install_host_address_hook()
+    token = _announced.set(tuple(addresses) if addresses is not None else None)
+    try:
+        yield
+    finally:
+        _announced.reset(token)
+
+
+# ---------------------------------------------------------------------------------------
+# Slot senders
+# ---------------------------------------------------------------------------------------
+
+
+class ParkedTrack(MediaStreamTrack):
+    """A track whose ``recv()`` never returns: a slot's sender waits on it forever instead
+    of polling every 20 ms, and never encodes anything."""
+
+    def __init__(self, kind: str) -> None:
+        super().__init__()
+        self.kind = kind
+        self._never: asyncio.Future[Any] = asyncio.get_event_loop().create_future()
+
+    async def recv(self) -> Any:
+        return await self._never
+
+    def stop(self) -> None:
+        super().stop()
+        if not self._never.done():
+            self._never.cancel()
+
+
+def sender_ssrcs(sender: RTCRtpSender) -> tuple[int, int]:
+    """The media and RTX SSRCs a sender announces in its SDP."""
+    return int(sender._ssrc), int(sender._rtx_ssrc)
+
+
+def rtcp_sender_ssrc(transceiver: RTCRtpTransceiver) -> int:
+    """The SSRC aiortc uses as sender of a transceiver's receiver feedback."""
+    return int(transceiver.sender._ssrc)
+
+
+SenderReportProvider = Callable[[], bytes | None]
+
+
+def hook_sender_reports(
+    sender: RTCRtpSender, provider: SenderReportProvider, transport: PeerTransport
+) -> None:
+    """Replace the sender's periodic report with ``provider()`` (raw RTCP, or None to send
+    nothing). aiortc's own report would say NTP 0 / RTP 0, as its counters are only filled
+    by its own RTP loop, which forwarding bypasses. The closing BYE is passed through."""
+
+    async def _send_rtcp(packets: list[Any]) -> None:
+        if packets and type(packets[0]).__name__ == "RtcpSrPacket":
+            data = provider()
+        else:
+            data = b"".join(bytes(p) for p in packets)
+        if data:
+            transport.send_rtcp(data)
+
+    sender._send_rtcp = _send_rtcp  # type: ignore[method-assign]
+
+
+# ---------------------------------------------------------------------------------------
+# Raw RTP in and out of a peer connection's (bundled) transport
+# ---------------------------------------------------------------------------------------
+
+
+def _is_rtcp(data: bytes) -> bool:
+    return len(data) >= 2 and 192 <= data[1] <= 208
+
+
+class PeerTransport:
+    """Synchronous raw RTP/RTCP access to one DTLS transport of a peer connection.
+
+    Create it after ``setLocalDescription`` (when candidates have been gathered), then
+    :meth:`attach` the handlers. Incoming SRTP/SRTCP is decrypted in the datagram callback
+    itself and handed to the handlers; STUN and DTLS keep going to aiortc. Every packet is
+    decrypted, watched or not, which keeps the SRTP rollover counter right.
+    """
+
+    def __init__(self, pc: RTCPeerConnection) -> None:
+        transceivers = pc.getTransceivers()
+        if not transceivers:
+            raise AdapterError("peer connection has no transceivers")
+        self.dtls = transceivers[0].sender.transport
+        for t in transceivers[1:]:
+            if t.sender.transport is not self.dtls:
+                raise AdapterError("peer connection is not bundled on one transport")
+        self._connection = self.dtls.transport._connection
+        self._nominated: dict[int, Any] = self._connection._nominated
+        self._wrapped: list[Any] = []
+        self._on_rtp: RtpHandler | None = None
+        self._on_rtcp: RtcpHandler | None = None
+        self.rx_packets = 0
+        self.rx_errors = 0
+        self.tx_packets = 0
+        self.tx_bytes = 0
+        self.tx_dropped = 0
+
+    @property
+    def ready(self) -> bool:
+        """Whether SRTP keys exist and a candidate pair is selected."""
+        return self.dtls._tx_srtp is not None and 1 in self._nominated
+
+    def attach(self, on_rtp: RtpHandler, on_rtcp: RtcpHandler) -> None:
+        """Handle decrypted RTP with ``on_rtp(packet, arrival_seconds)`` and decrypted
+        compound RTCP with ``on_rtcp(data)``. The handlers run synchronously in the
+        datagram callback and must not raise."""
+        self._on_rtp = on_rtp
+        self._on_rtcp = on_rtcp
+        for protocol in list(self._connection._protocols):
+            self._wrap(protocol)
+
+    def _wrap(self, protocol: Any) -> None:
+        original = protocol.datagram_received
+        dtls = self.dtls
+        loop_time = asyncio.get_event_loop().time
+        on_rtp = self._on_rtp
+        on_rtcp = self._on_rtcp
+        assert on_rtp is not None and on_rtcp is not None
+
+        def datagram_received(data: bytes, addr: tuple[Any, ...]) -> None:
+            # SRTP and SRTCP start with 0b10 (RFC 7983); everything else is STUN/DTLS.
+            if data and 127 < data[0] < 192 and dtls._rx_srtp is not None:
+                self.rx_packets += 1
+                try:
+                    if _is_rtcp(data):
+                        on_rtcp(dtls._rx_srtp.unprotect_rtcp(data))
+                    else:
+                        on_rtp(dtls._rx_srtp.unprotect(data), loop_time())
+                except Exception:
+                    # Authentication failures, replays and malformed packets are
+                    # counted, never raised into the event loop.
+                    self.rx_errors += 1
+                return
+            original(data, addr)
+
+        protocol.datagram_received = datagram_received
+        self._wrapped.append((protocol, original))
+
+    def detach(self) -> None:
+        for protocol, original in self._wrapped:
+            protocol.datagram_received = original
+        self._wrapped.clear()
+
+    def send_rtp(self, packet: bytes) -> bool:
+        """Encrypt and send one plain RTP packet; False (and counted) if not connected."""
+        pair = self._nominated.get(1)
+        tx = self.dtls._tx_srtp
+        if pair is None or tx is None:
+            self.tx_dropped += 1
+            return False
+        data = tx.protect(packet)
+        pair.protocol.transport.sendto(data, pair.remote_addr)
+        self.tx_packets += 1
+        self.tx_bytes += len(data)
+        return True
+
+    def send_rtcp(self, packet: bytes) -> bool:
+        """Encrypt and send one plain (compound) RTCP packet."""
+        pair = self._nominated.get(1)
+        tx = self.dtls._tx_srtp
+        if pair is None or tx is None:
+            return False
+        try:
+            data = tx.protect_rtcp(packet)
+        except Exception:
+            self.tx_dropped += 1
+            return False
+        pair.protocol.transport.sendto(data, pair.remote_addr)
+        return True
+
+
+# ---------------------------------------------------------------------------------------
+# Bandwidth estimation (aiortc's REMB estimator, fed from our own receive path)
+# ---------------------------------------------------------------------------------------
+
+
+class BitrateEstimator:
+    """Receive-side bandwidth estimate from abs-send-time, as aiortc computes for REMB."""
+
+    def __init__(self) -> None:
+        from aiortc.rate import RemoteBitrateEstimator
+
+        self._estimator = RemoteBitrateEstimator()
+        self.bitrate: int | None = None
+
+    def add(self, abs_send_time: int, arrival_ms: int, size: int, ssrc: int) -> bool:
+        """Feed one packet; True when a new estimate is due to be reported."""
+        result = self._estimator.add(
+            abs_send_time=abs_send_time,
+            arrival_time_ms=arrival_ms,
+            payload_size=size,
+            ssrc=ssrc,
+        )
+        if result is None:
+            return False
+        self.bitrate = int(result[0])
+        return True
+
+
+# ---------------------------------------------------------------------------------------
+# Start-up self-test
+# ---------------------------------------------------------------------------------------
+
+
+def _require(obj: object, attr: str, where: str) -> Any:
+    if not hasattr(obj, attr):
+        raise AdapterError(
+            f"{where} has no attribute {attr!r}: aiortc/aioice internals changed "
+            f"(written for aiortc {PINNED_AIORTC}, aioice {PINNED_AIOICE}; found aiortc "
+            f"{aiortc.__version__}, aioice {aioice.__version__})"
+        )
+    return getattr(obj, attr)
+
+
+async def self_test() -> None:
+    """Check that every internal used above exists; raise :class:`AdapterError` if not.
+
+    Builds a throw-away peer connection (no network) and inspects it.
+    """
+    if aiortc.__version__ != PINNED_AIORTC:
+        raise AdapterError(f"aiortc {aiortc.__version__} found, {PINNED_AIORTC} required")
+    if not aioice.__version__.startswith(PINNED_AIOICE):
+        raise AdapterError(f"aioice {aioice.__version__} found, {PINNED_AIOICE}.x required")
+    if not callable(_require(aioice.ice, "get_host_addresses", "aioice.ice")):
+        raise AdapterError("aioice.ice.get_host_addresses is not callable")
+    stun_protocol = _require(aioice.ice, "StunProtocol", "aioice.ice")
+    _require(stun_protocol, "datagram_received", "aioice.ice.StunProtocol")
+    from aiortc import rate
+
+    _require(rate, "RemoteBitrateEstimator", "aiortc.rate")
+
+    pc = RTCPeerConnection()
+    try:
+        transceiver = pc.addTransceiver(ParkedTrack("video"), direction="sendonly")
+        sender = transceiver.sender
+        for attr in ("_ssrc", "_rtx_ssrc", "_send_rtcp", "_run_rtcp"):
+            _require(sender, attr, "RTCRtpSender")
+        if not asyncio.iscoroutinefunction(sender._send_rtcp):
+            raise AdapterError("RTCRtpSender._send_rtcp is no longer a coroutine function")
+        dtls = sender.transport
+        for attr in ("_rx_srtp", "_tx_srtp", "transport"):
+            _require(dtls, attr, "RTCDtlsTransport")
+        connection = _require(dtls.transport, "_connection", "RTCIceTransport")
+        for attr in ("_protocols", "_nominated"):
+            _require(connection, attr, "aioice.Connection")
+        if not isinstance(connection._nominated, dict):
+            raise AdapterError("aioice.Connection._nominated is no longer a dict")
+        _require(aioice.ice.CandidatePair, "remote_addr", "aioice.ice.CandidatePair")
+    finally:
+        await pc.close()

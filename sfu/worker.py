@@ -1,0 +1,367 @@
+"""The public face of the media plane: a :class:`Worker` owns endpoints and executes the
+routing plan the control plane gives it (slot -> source, or empty)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+from . import adapter
+from .endpoint import Endpoint
+from .forwarding import KEYFRAME_RETRY_S, Source
+
+logger = logging.getLogger(__name__)
+
+
+class SfuError(Exception):
+    """Base of the errors the worker raises at the point of misuse."""
+
+
+class UnknownEndpoint(SfuError, KeyError):
+    pass
+
+
+class RoutingError(SfuError, ValueError):
+    """A routing plan names an unknown slot or source, or mixes audio and video."""
+
+
+@dataclass(frozen=True, slots=True)
+class SlotInfo:
+    slot_id: str  # "v0".."v8", "a0".."a8"
+    kind: str  # "video" or "audio"
+    mid: str | None  # the m-line of the subscribe connection carrying it
+
+
+@dataclass(frozen=True, slots=True)
+class SourceInfo:
+    source_id: str  # f"{endpoint_id}:video", f"{endpoint_id}:audio", then ":video2"...
+    endpoint_id: str
+    kind: str
+    mid: str | None  # the m-line of the publish connection carrying it
+
+
+@dataclass(frozen=True, slots=True)
+class EndpointOffer:
+    """What :meth:`Worker.create_endpoint` hands back to the signaling layer."""
+
+    endpoint_id: str
+    publish_answer_sdp: str | None
+    subscribe_offer_sdp: str | None
+    slots: list[SlotInfo] = field(default_factory=list)
+    sources: list[SourceInfo] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class WorkerConfig:
+    #: Host addresses ICE announces. None lets aioice choose, which leaves out loopback;
+    #: tests use ("127.0.0.1",).
+    host_addresses: Sequence[str] | None = None
+    #: Video codecs offered on slots, in order of preference ("VP8", "H264").
+    video_codecs: Sequence[str] = ("VP8",)
+    #: How often audio levels are reported through ``on_audio_levels``.
+    audio_level_interval: float = 0.2
+    #: How often receiver reports go to publishers.
+    report_interval: float = 1.0
+    #: Housekeeping period: keyframe retries, NACK retries.
+    tick_interval: float = 0.05
+
+
+ConnectedCb = Callable[[str, str], None]  # (endpoint_id, "publish" | "subscribe")
+SourceCb = Callable[[SourceInfo], None]
+LevelsCb = Callable[[dict[str, int]], None]  # {source_id: RFC 6464 level, 0 loud..127}
+FailedCb = Callable[[str, str], None]  # (endpoint_id, reason)
+
+
+class Worker:
+    """Owns endpoints (one per participant) and forwards RTP between them.
+
+    Events are plain callables, assigned at construction or later:
+    ``on_connected(endpoint_id, role)``, ``on_source_added(SourceInfo)``,
+    ``on_source_removed(SourceInfo)``, ``on_audio_levels({source_id: level})`` and
+    ``on_failed(endpoint_id, reason)``. They run on the event loop and must not block.
+    """
+
+    def __init__(
+        self,
+        config: WorkerConfig | None = None,
+        *,
+        on_connected: ConnectedCb | None = None,
+        on_source_added: SourceCb | None = None,
+        on_source_removed: SourceCb | None = None,
+        on_audio_levels: LevelsCb | None = None,
+        on_failed: FailedCb | None = None,
+    ) -> None:
+        self.config = config or WorkerConfig()
+        self.on_connected = on_connected
+        self.on_source_added = on_source_added
+        self.on_source_removed = on_source_removed
+        self.on_audio_levels = on_audio_levels
+        self.on_failed = on_failed
+        self._endpoints: dict[str, Endpoint] = {}
+        self._sources: dict[str, Source] = {}
+        self._task: asyncio.Task[None] | None = None
+        self._levels: dict[str, int] = {}
+        self._started = False
+
+    # -- lifecycle ----------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Run the adapter self-test (raises :class:`adapter.AdapterError` if aiortc's
+        internals changed) and start housekeeping."""
+        if self._started:
+            return
+        await adapter.self_test()
+        self._started = True
+        self._task = asyncio.create_task(self._housekeeping())
+
+    async def close(self) -> None:
+        """Close every endpoint and stop. Idempotent."""
+        for endpoint_id in list(self._endpoints):
+            await self.close_endpoint(endpoint_id)
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        self._started = False
+
+    async def __aenter__(self) -> Worker:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    # -- endpoints ------------------------------------------------------------------------
+
+    async def create_endpoint(
+        self,
+        endpoint_id: str,
+        publish_offer_sdp: str | None,
+        *,
+        video_slots: int = 9,
+        audio_slots: int = 9,
+    ) -> EndpointOffer:
+        """Create a participant's connections, negotiated once for the whole session.
+
+        ``publish_offer_sdp`` is the participant's offer of its camera/microphone (None
+        for a viewer who publishes nothing). Returns the publish answer, and the
+        subscribe offer with ``video_slots`` + ``audio_slots`` send-only slots, whose
+        answer goes to :meth:`set_subscribe_answer`.
+        """
+        if not self._started:
+            await self.start()
+        if endpoint_id in self._endpoints:
+            raise SfuError(f"endpoint {endpoint_id!r} exists")
+        endpoint = Endpoint(endpoint_id, self.config.host_addresses, self._on_state)
+        self._endpoints[endpoint_id] = endpoint
+        try:
+            answer = None
+            if publish_offer_sdp is not None:
+                answer = await endpoint.open_publish(publish_offer_sdp)
+            offer = None
+            if video_slots or audio_slots:
+                offer = await endpoint.open_subscribe(
+                    video_slots, audio_slots, self.config.video_codecs
+                )
+        except Exception:
+            self._endpoints.pop(endpoint_id, None)
+            await endpoint.close()
+            raise
+        sources = []
+        for source in endpoint.sources.values():
+            self._sources[source.id] = source
+            info = _source_info(source)
+            sources.append(info)
+            if self.on_source_added is not None:
+                self.on_source_added(info)
+        slots = [SlotInfo(s.id, s.kind, s.mid) for s in endpoint.slots.values()]
+        return EndpointOffer(endpoint_id, answer, offer, slots, sources)
+
+    async def set_subscribe_answer(self, endpoint_id: str, answer_sdp: str) -> None:
+        """Apply the participant's answer to the subscribe offer."""
+        await self._endpoint(endpoint_id).accept_subscribe_answer(answer_sdp)
+
+    async def close_endpoint(self, endpoint_id: str) -> None:
+        """Stop the endpoint's media at once (its sources leave every slot before this
+        returns to the loop), then close its connections. Idempotent."""
+        endpoint = self._endpoints.pop(endpoint_id, None)
+        if endpoint is None:
+            return
+        endpoint.stop_media()
+        for source in endpoint.sources.values():
+            self._sources.pop(source.id, None)
+            self._levels.pop(source.id, None)
+            if self.on_source_removed is not None:
+                self.on_source_removed(_source_info(source))
+        await endpoint.close()
+
+    # -- routing ------------------------------------------------------------------------
+
+    def set_routing(self, endpoint_id: str, plan: Mapping[str, str | None]) -> None:
+        """Point the endpoint's slots at sources: ``{slot_id: source_id or None}``.
+
+        Slots not named keep their current source. The whole plan is checked before any
+        slot changes. A video slot switches at the new source's next keyframe (requested
+        now and retried), audio at its next packet; None empties a slot at once.
+        """
+        endpoint = self._endpoint(endpoint_id)
+        resolved: list[tuple[str, Source | None]] = []
+        for slot_id, source_id in plan.items():
+            slot = endpoint.slots.get(slot_id)
+            if slot is None:
+                raise RoutingError(f"endpoint {endpoint_id!r} has no slot {slot_id!r}")
+            source = None
+            if source_id is not None:
+                source = self._sources.get(source_id)
+                if source is None:
+                    raise RoutingError(f"no source {source_id!r}")
+                if source.kind != slot.kind:
+                    raise RoutingError(
+                        f"slot {slot_id!r} is {slot.kind}, source {source_id!r} {source.kind}"
+                    )
+            resolved.append((slot_id, source))
+        now = asyncio.get_event_loop().time()
+        for slot_id, source in resolved:
+            endpoint.slots[slot_id].point_at(source, now)
+
+    def routing(self, endpoint_id: str) -> dict[str, str | None]:
+        """The plan being executed: each slot's target (pending or current) source."""
+        endpoint = self._endpoint(endpoint_id)
+        out: dict[str, str | None] = {}
+        for slot_id, slot in endpoint.slots.items():
+            target = slot.pending or slot.source
+            out[slot_id] = target.id if target is not None else None
+        return out
+
+    def request_keyframe(self, source_id: str) -> None:
+        """Ask the publisher of a video source for a keyframe (throttled)."""
+        source = self._sources.get(source_id)
+        if source is None:
+            raise RoutingError(f"no source {source_id!r}")
+        source.request_keyframe(asyncio.get_event_loop().time())
+
+    # -- queries --------------------------------------------------------------------------
+
+    def sources(self, endpoint_id: str | None = None) -> list[SourceInfo]:
+        """Sources of one endpoint, or of all."""
+        if endpoint_id is not None:
+            return [_source_info(s) for s in self._endpoint(endpoint_id).sources.values()]
+        return [_source_info(s) for s in self._sources.values()]
+
+    def audio_levels(self) -> dict[str, int]:
+        """The latest mean RFC 6464 level per audio source (0 loudest .. 127 silent)."""
+        return dict(self._levels)
+
+    def stats(self) -> dict[str, object]:
+        """Counters per endpoint, source and slot (JSON-friendly)."""
+        endpoints: dict[str, object] = {}
+        for endpoint in self._endpoints.values():
+            pub = endpoint.publish_transport
+            sub = endpoint.subscribe_transport
+            endpoints[endpoint.id] = {
+                "states": dict(endpoint.states),
+                "rx_packets": pub.rx_packets if pub else 0,
+                "rx_errors": pub.rx_errors if pub else 0,
+                "tx_packets": sub.tx_packets if sub else 0,
+                "tx_bytes": sub.tx_bytes if sub else 0,
+                "tx_dropped": sub.tx_dropped if sub else 0,
+                "unknown_packets": endpoint.unknown_packets,
+                "remb_from_subscriber": endpoint.remb_from_subscriber,
+                "sources": {
+                    s.id: {
+                        "kind": s.kind,
+                        "ssrc": s.ssrc,
+                        "received": s.received,
+                        "bytes": s.bytes_received,
+                        "keyframes": s.keyframes,
+                        "plis_sent": s.plis_sent,
+                        "missing": len(s.missing),
+                        "duplicates": s.duplicates,
+                        "subscribers": len(s.slots),
+                    }
+                    for s in endpoint.sources.values()
+                },
+                "slots": {
+                    slot.id: {
+                        "kind": slot.kind,
+                        "source": slot.source.id if slot.source else None,
+                        "pending": slot.pending.id if slot.pending else None,
+                        "packets": slot.packets,
+                        "octets": slot.octets,
+                        "switches": slot.switches,
+                        "nacks": slot.nacks,
+                        "retransmitted": slot.retransmitted,
+                        "unsendable": slot.unsendable,
+                    }
+                    for slot in endpoint.slots.values()
+                },
+            }
+        return {"endpoints": endpoints, "sources": len(self._sources)}
+
+    # -- internals ------------------------------------------------------------------------
+
+    def _endpoint(self, endpoint_id: str) -> Endpoint:
+        endpoint = self._endpoints.get(endpoint_id)
+        if endpoint is None:
+            raise UnknownEndpoint(endpoint_id)
+        return endpoint
+
+    def _on_state(self, endpoint: Endpoint, role: str, state: str) -> None:
+        if self._endpoints.get(endpoint.id) is not endpoint:
+            return
+        if state == "connected" and self.on_connected is not None:
+            self.on_connected(endpoint.id, role)
+        elif state == "failed":
+            endpoint.stop_media()
+            if self.on_failed is not None:
+                self.on_failed(endpoint.id, f"{role} connection failed")
+
+    async def _housekeeping(self) -> None:
+        loop = asyncio.get_event_loop()
+        next_levels = loop.time()
+        next_reports = loop.time() + self.config.report_interval
+        while True:
+            await asyncio.sleep(self.config.tick_interval)
+            now = loop.time()
+            try:
+                for source in list(self._sources.values()):
+                    if source.pending:
+                        source.request_keyframe(now, min_interval=KEYFRAME_RETRY_S)
+                    if source.missing:
+                        source.retry_nacks(now)
+                if now >= next_levels:
+                    next_levels = now + self.config.audio_level_interval
+                    self._report_levels()
+                if now >= next_reports:
+                    next_reports = now + self.config.report_interval
+                    for endpoint in list(self._endpoints.values()):
+                        endpoint.send_receiver_reports(now)
+            except Exception:
+                logger.exception("housekeeping failed")
+
+    def _report_levels(self) -> None:
+        changed: dict[str, int] = {}
+        for source in self._sources.values():
+            if source.kind != "audio":
+                continue
+            level = source.take_audio_level()
+            if level is not None:
+                changed[source.id] = level
+                self._levels[source.id] = level
+        if changed and self.on_audio_levels is not None:
+            self.on_audio_levels(changed)
+
+
+def _source_info(source: Source) -> SourceInfo:
+    return SourceInfo(source.id, source.endpoint_id, source.kind, source.mid)
+
+
+def install_uvloop() -> None:
+    """Make uvloop the event loop of new asyncio runs (call before ``asyncio.run``)."""
+    import uvloop
+
+    asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
