@@ -993,6 +993,10 @@ class Event:
         pid = participant.id
         from_space = participant.space_id
         self._leave_stage(participant, ch)
+        del self._members[from_space][pid]
+        self._members[to_space][pid] = None
+        participant.space_id = to_space
+        ch.add(Moved(pid, from_space, to_space, by=by, reason=reason))
         current = self.current_round()
         if current is not None:
             from_room = from_space in current.room_ids
@@ -1006,10 +1010,6 @@ class Event:
             if assign and to_room and current.assignments.get(pid) != to_space:
                 current.assignments[pid] = to_space
                 ch.add(RoundChanged(current.id))
-        del self._members[from_space][pid]
-        self._members[to_space][pid] = None
-        participant.space_id = to_space
-        ch.add(Moved(pid, from_space, to_space, by=by, reason=reason))
         if self.spaces[to_space].is_stage and participant.role in SEATED_ROLES:
             slots = self.slots[to_space]
             if slots.has_free_seat():
