@@ -1,0 +1,1 @@
+"""Podium control plane: event model, wire protocol, state stores and the aiohttp server."""
