@@ -309,7 +309,11 @@ async def self_test() -> None:
     if not callable(_require(aioice.ice, "get_host_addresses", "aioice.ice")):
         raise AdapterError("aioice.ice.get_host_addresses is not callable")
     stun_protocol = _require(aioice.ice, "StunProtocol", "aioice.ice")
-    _require(stun_protocol, "datagram_received", "aioice.ice.StunProtocol")
+    # Its own method (not asyncio's no-op default) is what routes STUN and data.
+    if "datagram_received" not in vars(stun_protocol):
+        raise AdapterError(
+            "aioice.ice.StunProtocol defines no datagram_received: aioice internals changed"
+        )
     from aiortc import rate
 
     _require(rate, "RemoteBitrateEstimator", "aiortc.rate")

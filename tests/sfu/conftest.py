@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import pytest
@@ -14,12 +14,14 @@ sys.path.insert(0, str(Path(__file__).parent))
 if str(Path(__file__).parents[2]) not in sys.path:
     sys.path.insert(0, str(Path(__file__).parents[2]))
 
-from sfu import Worker, WorkerConfig  # noqa: E402
+from sfu import Worker, WorkerConfig
 
 
-@pytest.fixture
-def event_loop_policy() -> asyncio.AbstractEventLoopPolicy:
-    return uvloop.EventLoopPolicy()
+def pytest_asyncio_loop_factories(
+    config: pytest.Config, item: pytest.Item
+) -> dict[str, Callable[[], asyncio.AbstractEventLoop]]:
+    # The SFU runs on uvloop in production; test it there too.
+    return {"uvloop": uvloop.new_event_loop}
 
 
 @pytest.fixture

@@ -25,6 +25,9 @@ from aiortc import (
 
 from sfu import Worker
 from sfu.adapter import announced_addresses
+from sfu.rtcp import parse as parse_rtcp
+from sfu.rtp import parse as parse_rtp
+from sfu.rtp import parse_vp8
 from sfu.sdp import parse as parse_sdp
 
 LOOPBACK = ("127.0.0.1",)
@@ -55,26 +58,27 @@ class ToneTrack(AudioStreamTrack):
         self._t = 0
 
     async def recv(self) -> av.AudioFrame:
-        frame = await super().recv()
-        samples = frame.samples
+        await super().recv()  # paces 20 ms frames
+        samples = 960
+        pts = self._t
         t = np.arange(self._t, self._t + samples) / 48000.0
         self._t += samples
         data = (self.amplitude * 32767 * np.sin(2 * math.pi * 440 * t)).astype(np.int16)
         out = av.AudioFrame.from_ndarray(data.reshape(1, -1), format="s16", layout="mono")
         out.sample_rate = 48000
-        out.pts = frame.pts
+        out.pts = pts
         out.time_base = fractions.Fraction(1, 48000)
         return out
 
 
 async def wait_for(
-    condition: Callable[[], bool], timeout: float, what: str, interval: float = 0.02
+    condition: Callable[[], bool], within: float, what: str, interval: float = 0.02
 ) -> None:
-    """Poll ``condition`` until true; fail with ``what`` after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
+    """Poll ``condition`` until true; fail with ``what`` after ``within`` seconds."""
+    deadline = time.monotonic() + within
     while not condition():
         if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+            raise AssertionError(f"timed out after {within}s waiting for {what}")
         await asyncio.sleep(interval)
 
 
@@ -138,6 +142,8 @@ class Subscriber:
         self.ssrc_of_mid: dict[str, int] = {}
         self.rtx_ssrc_of_mid: dict[str, int] = {}
         self.seqs: dict[int, list[int]] = {}
+        self.headers: dict[int, list[tuple[int, int, int, float]]] = {}
+        self.sender_reports: dict[int, list[tuple[int, int, float]]] = {}
         self.recovered: dict[int, list[int]] = {}
         self.dropped: dict[int, set[int]] = {}
         self.loss = loss
@@ -182,7 +188,7 @@ class Subscriber:
         original: Callable[[bytes, int], Awaitable[None]] = dtls._handle_rtp_data
 
         async def handle(data: bytes, arrival_time_ms: int) -> None:
-            pt, seq, ssrc, offset = _rtp_fields(data)
+            _pt, seq, ssrc, offset = _rtp_fields(data)
             media = self._rtx_to_media.get(ssrc)
             if media is not None:
                 if len(data) >= offset + 2:
@@ -193,9 +199,26 @@ class Subscriber:
                     self.dropped.setdefault(ssrc, set()).add(seq)
                     return
                 self.seqs.setdefault(ssrc, []).append(seq)
+                packet = parse_rtp(data, (0, 0, 0), time.time())
+                if packet is not None:
+                    parse_vp8(packet)
+                    self.headers.setdefault(ssrc, []).append(
+                        (packet.seq, packet.timestamp, packet.picture_id, packet.arrival)
+                    )
             await original(data, arrival_time_ms)
 
+        original_rtcp: Callable[[bytes], Awaitable[None]] = dtls._handle_rtcp_data
+
+        async def handle_rtcp(data: bytes) -> None:
+            for fb in parse_rtcp(data):
+                if fb.kind == "sr":
+                    self.sender_reports.setdefault(fb.sender_ssrc, []).append(
+                        (fb.ntp, fb.rtp_timestamp, time.time())
+                    )
+            await original_rtcp(data)
+
         dtls._handle_rtp_data = handle
+        dtls._handle_rtcp_data = handle_rtcp
 
     async def _read(self, mid: str, track: MediaStreamTrack) -> None:
         try:
@@ -231,7 +254,9 @@ class Subscriber:
 
 
 def near(rgb: tuple[int, int, int] | None, want: tuple[int, int, int], tol: int = 40) -> bool:
-    return rgb is not None and all(abs(int(a) - int(b)) <= tol for a, b in zip(rgb, want, strict=True))
+    return rgb is not None and all(
+        abs(int(a) - int(b)) <= tol for a, b in zip(rgb, want, strict=True)
+    )
 
 
 def unwrap(seqs: list[int]) -> list[int]:

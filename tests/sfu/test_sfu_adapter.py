@@ -1,0 +1,183 @@
+"""The adapter to aiortc/aioice internals: it works on the pinned versions, and fails
+loudly when an internal it relies on disappears."""
+
+from __future__ import annotations
+
+import asyncio
+import struct
+
+import aioice.ice
+import aiortc
+import pytest
+from aiortc import RTCConfiguration, RTCPeerConnection, RTCRtpSender
+from aiortc.rtp import RtcpByePacket, RtcpSenderInfo, RtcpSrPacket
+from sfu_peers import wait_for
+
+from sfu import adapter, rtcp
+from sfu.adapter import AdapterError, PeerTransport, announced_addresses
+
+
+async def test_self_test_passes_on_installed_versions() -> None:
+    await adapter.self_test()
+
+
+async def test_self_test_rejects_another_aiortc_version(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(aiortc, "__version__", "1.17.0")
+    with pytest.raises(AdapterError, match=r"1\.17\.0"):
+        await adapter.self_test()
+
+
+async def test_self_test_fails_when_the_datagram_callback_is_gone(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delattr(aioice.ice.StunProtocol, "datagram_received")
+    with pytest.raises(AdapterError, match="datagram_received"):
+        await adapter.self_test()
+
+
+async def test_self_test_fails_when_sender_ssrcs_are_gone(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    original = RTCRtpSender.__init__
+
+    def init(self: RTCRtpSender, *args: object, **kwargs: object) -> None:
+        original(self, *args, **kwargs)  # type: ignore[arg-type]
+        del self._rtx_ssrc
+
+    monkeypatch.setattr(RTCRtpSender, "__init__", init)
+    with pytest.raises(AdapterError, match="_rtx_ssrc"):
+        await adapter.self_test()
+
+
+async def test_self_test_fails_when_srtp_sessions_are_gone(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    original = aiortc.RTCDtlsTransport.__init__
+
+    def init(self: aiortc.RTCDtlsTransport, *args: object, **kwargs: object) -> None:
+        original(self, *args, **kwargs)  # type: ignore[arg-type]
+        del self._tx_srtp
+
+    monkeypatch.setattr(aiortc.RTCDtlsTransport, "__init__", init)
+    with pytest.raises(AdapterError, match="_tx_srtp"):
+        await adapter.self_test()
+
+
+def _hosts(pc: RTCPeerConnection) -> set[str]:
+    sdp = pc.localDescription.sdp
+    return {line.split()[4] for line in sdp.splitlines() if line.startswith("a=candidate:")}
+
+
+async def test_announced_addresses_controls_ice_gathering() -> None:
+    inside = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+    outside = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+    try:
+        inside.addTransceiver("audio")
+        outside.addTransceiver("audio")
+        with announced_addresses(["127.0.0.1"]):
+            await inside.setLocalDescription(await inside.createOffer())
+        await outside.setLocalDescription(await outside.createOffer())
+        assert _hosts(inside) == {"127.0.0.1"}
+        # Outside the block aioice's own choice applies, which never includes loopback.
+        assert "127.0.0.1" not in _hosts(outside)
+    finally:
+        await inside.close()
+        await outside.close()
+
+
+async def _connected_pair() -> tuple[RTCPeerConnection, RTCPeerConnection]:
+    a = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+    b = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+    a.addTransceiver(adapter.ParkedTrack("video"), direction="sendonly")
+    with announced_addresses(["127.0.0.1"]):
+        await a.setLocalDescription(await a.createOffer())
+        await b.setRemoteDescription(a.localDescription)
+        await b.setLocalDescription(await b.createAnswer())
+    await a.setRemoteDescription(b.localDescription)
+    return a, b
+
+
+def _rtp(seq: int, ssrc: int, payload: bytes) -> bytes:
+    return struct.pack("!BBHII", 0x80, 96, seq, 1234, ssrc) + payload
+
+
+async def test_peer_transport_sends_and_receives_raw_rtp_and_rtcp() -> None:
+    a, b = await _connected_pair()
+    try:
+        ta, tb = PeerTransport(a), PeerTransport(b)
+        got_rtp: list[bytes] = []
+        got_rtcp: list[bytes] = []
+        ta.attach(lambda d, t: None, got_rtcp.append)
+        tb.attach(lambda d, t: got_rtp.append(d), lambda d: None)
+        assert not ta.send_rtp(_rtp(1, 42, b"early"))
+        assert ta.tx_dropped == 1
+        await wait_for(lambda: ta.ready and tb.ready, 10, "DTLS on both sides")
+        packets = [_rtp(i, 42, b"payload-%d" % i) for i in range(10)]
+        for p in packets:
+            assert ta.send_rtp(p)
+        await wait_for(lambda: len(got_rtp) >= 10, 5, "ten packets")
+        assert got_rtp[:10] == packets  # decrypted back to the very same bytes
+        pli = rtcp.pli(7, 42)
+        assert tb.send_rtcp(pli)
+        await wait_for(lambda: pli in got_rtcp, 5, "the PLI")
+        assert tb.rx_errors == 0
+    finally:
+        await a.close()
+        await b.close()
+
+
+async def test_hooked_sender_report_uses_the_provider() -> None:
+    pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+    try:
+        t = pc.addTransceiver(adapter.ParkedTrack("video"), direction="sendonly")
+        with announced_addresses(["127.0.0.1"]):
+            await pc.setLocalDescription(await pc.createOffer())
+        transport = PeerTransport(pc)
+        sent: list[bytes] = []
+        transport.send_rtcp = lambda data: sent.append(data) or True  # type: ignore[method-assign]
+        reports: list[bytes | None] = [None, b"mapped-report"]
+        adapter.hook_sender_reports(t.sender, lambda: reports.pop(0), transport)
+        sr = RtcpSrPacket(ssrc=1, sender_info=RtcpSenderInfo(0, 0, 0, 0))
+        await t.sender._send_rtcp([sr])  # an idle slot: nothing goes out
+        await t.sender._send_rtcp([sr])
+        await t.sender._send_rtcp([RtcpByePacket(sources=[1])])
+        assert sent[0] == b"mapped-report"
+        assert rtcp.parse(sent[1])[0].kind == "bye"
+        assert len(sent) == 2
+    finally:
+        await pc.close()
+
+
+async def test_parked_track_never_yields_and_stops() -> None:
+    track = adapter.ParkedTrack("audio")
+    with pytest.raises(asyncio.TimeoutError):
+        await asyncio.wait_for(asyncio.shield(track.recv()), 0.05)
+    task = asyncio.ensure_future(track.recv())
+    track.stop()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+
+
+def test_sender_ssrcs_match_the_sdp() -> None:
+    async def run() -> None:
+        pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+        try:
+            t = pc.addTransceiver(adapter.ParkedTrack("video"), direction="sendonly")
+            await pc.setLocalDescription(await pc.createOffer())
+            ssrc, rtx = adapter.sender_ssrcs(t.sender)
+            assert f"a=ssrc-group:FID {ssrc} {rtx}" in pc.localDescription.sdp
+        finally:
+            await pc.close()
+
+    asyncio.run(run())
+
+
+def test_bitrate_estimator_reports_an_estimate() -> None:
+    est = adapter.BitrateEstimator()
+    reported = False
+    for i in range(1200):  # six seconds: the estimator settles after three
+        # 1,000-byte packets every 5 ms: about 1.6 Mbit/s.
+        abs_time = int(i * 0.005 * (1 << 18)) & 0xFFFFFF
+        reported |= est.add(abs_time, 1000 + i * 5, 1000, 1234)
+    assert reported
+    assert est.bitrate is not None and est.bitrate > 100_000
