@@ -8,6 +8,7 @@ untyped, to tell the sender precisely what is wrong and to echo their request id
 
 from __future__ import annotations
 
+import functools
 import re
 from typing import Any, Final, Generic, TypeVar, cast
 
@@ -137,14 +138,17 @@ def _literal_values(info: mi.Type) -> list[Any]:
     return []
 
 
-def _allowed_values(cls: type[msgspec.Struct], path: str) -> list[Any]:
+@functools.cache
+def _choices(cls: type[msgspec.Struct]) -> dict[str, list[Any]]:
+    """The allowed values of each `Literal` field of a message, by field name."""
     struct = mi.type_info(cls)
     if not isinstance(struct, mi.StructType):  # pragma: no cover - every message is a struct
-        return []
-    for field in struct.fields:
-        if field.encode_name == path:
-            return _literal_values(field.type)
-    return []
+        return {}
+    return {field.encode_name: _literal_values(field.type) for field in struct.fields}
+
+
+def _allowed_values(cls: type[msgspec.Struct], path: str) -> list[Any]:
+    return _choices(cls).get(path, [])
 
 
 def _describe(what: str, path: str, tag: str, cls: type[msgspec.Struct]) -> tuple[str | None, str]:
@@ -260,7 +264,8 @@ class MessageReader(Generic[M]):
         cls = self._accepted.get(tag)
         if cls is None:
             if tag in self._foreign:
-                text = f"'{tag}' is sent by the {self._other}, not by the {self._sender}."
+                sides = f"by the {self._other}, not by the {self._sender}"
+                text = f"The '{tag}' message is sent {sides}."
             else:
                 text = f"Unknown message type '{_clip(tag)}'."
             return ProtocolError("unknown_type", text, "type", request_id)
