@@ -48,7 +48,15 @@ CHAT_RATE_LIMIT = RateLimit(per_second=5, burst=10)
 #: Bucket for every other client message, per participant.
 ACTION_RATE_LIMIT = RateLimit(per_second=20, burst=40)
 
-#: WebSocket close code sent when a frame exceeds `MAX_MESSAGE_BYTES` (RFC 6455 "message too big").
+#: A frame exceeded `MAX_MESSAGE_BYTES` (RFC 6455 "message too big"); it was not read.
 CLOSE_TOO_LARGE = 1009
-#: WebSocket close code sent after a `removed` message (a moderator removed the participant).
+#: The participant opened a newer socket (another tab or device); this one is closed.
+CLOSE_REPLACED = 4000
+#: The first message was not a valid `hello`, or its token or protocol version was refused.
+CLOSE_UNAUTHORIZED = 4001
+#: No `hello` arrived in time after the socket opened.
+CLOSE_HELLO_TIMEOUT = 4002
+#: A moderator removed the participant; sent after a `removed` message.
 CLOSE_REMOVED = 4003
+#: The client read its socket too slowly and updates piled up.
+CLOSE_SLOW_CONSUMER = 4004

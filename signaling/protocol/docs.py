@@ -222,6 +222,19 @@ def _heading(tag: str, side: str) -> str:
     return f"{tag} ({side})"
 
 
+def _close_code_rows() -> list[str]:
+    """One table row per `CLOSE_*` constant, described by its comment in constants.py."""
+    source = inspect.getsource(constants)
+    rows = []
+    for name, value in vars(constants).items():
+        if not name.startswith("CLOSE_"):
+            continue
+        match = re.search(rf"#: (.+)\n{name} = ", source)
+        meaning = match.group(1) if match else ""
+        rows.append(f"| {value} | `{name}` | {_cell(meaning)} |")
+    return rows
+
+
 def _intro(schema: dict[str, Any]) -> list[str]:
     defs = schema["$defs"]
     chat, action = CHAT_RATE_LIMIT, ACTION_RATE_LIMIT
@@ -316,14 +329,16 @@ def _intro(schema: dict[str, Any]) -> list[str]:
         "| Messages | Sustained rate | Burst |",
         "|---|---|---|",
         f"| `chat` | {_number(chat.per_second)} per second | {chat.burst} |",
-        f"| every other client message | {_number(action.per_second)} per second "
-        f"| {action.burst} |",
+        f"| every other client message except `ping` | {_number(action.per_second)} per "
+        f"second | {action.burst} |",
         "",
         "## Flow",
         "",
         "1. The browser registers (`POST /api/register`) and receives a token, then opens "
-        "`/ws` and sends `hello` with it. Until `hello` is answered every other request gets "
-        "`not_ready`. A bad or expired token gets `unauthorized` and the socket closes.",
+        "`/ws` and sends `hello` with it. The first message must be `hello`: anything else, "
+        "a bad or expired token or another protocol version gets an `error` and the socket "
+        f"closes with code {constants.CLOSE_UNAUTHORIZED}; no `hello` in time closes it with "
+        f"{constants.CLOSE_HELLO_TIMEOUT}.",
         "2. The server answers `welcome` (who you are, the event and all its spaces, the "
         "server clock) and then `snapshot`: the full state of your space (members when the "
         "space is small enough to list, count, hand queue and Q&A slots for stages, the open "
@@ -344,6 +359,12 @@ def _intro(schema: dict[str, Any]) -> list[str]:
         "Media is negotiated once per connection with `media_offer` and `media_answer` "
         "(`kind` says which of the publish and subscribe connections is meant); moving "
         "between spaces never renegotiates.",
+        "",
+        "## Close codes",
+        "",
+        "| Code | Constant | Meaning |",
+        "|---|---|---|",
+        *_close_code_rows(),
         "",
         "## Message index",
         "",

@@ -62,19 +62,19 @@ ERROR_CODES: dict[str, str] = {
     "invalid": "A field is missing, has the wrong type, breaks a limit or is not part of the "
     "message (`field` names it); or the action makes no sense in the current state, such as "
     "raising a hand outside a stage.",
-    "unauthorized": "The token in `hello` is missing, malformed, expired or wrongly signed; "
-    "the server closes the socket after this error.",
+    "unauthorized": "The first message on the socket is not `hello`, or its token is "
+    "malformed, expired or wrongly signed; the server closes the socket after this error.",
     "forbidden": "The participant's role does not allow this action (moderator actions need "
     "the moderator or host role).",
     "not_found": "The space, participant, round or template named in the request does not exist.",
     "conflict": "The request clashes with the current state, for example opening a round "
-    "while another one is open.",
+    "while another one is open, or a second `hello` on a signed-in socket.",
     "full": "The space is at capacity, or no Q&A slot is free.",
     "rate_limited": "Too many messages in a short time; this one was dropped. Slow down and retry.",
     "too_large": "The message exceeds `MAX_MESSAGE_BYTES`. On the WebSocket the server closes "
     "with code 1009 instead; HTTP endpoints answer with this code.",
-    "not_ready": "The request came before the session is ready for it, such as any request "
-    "before `hello` was answered, or a media message before the media plane is available.",
+    "not_ready": "The request came before the session can serve it, such as a media message "
+    "before the media plane is available.",
     "internal": "The server failed unexpectedly while handling the request; the session stays up.",
 }
 if tuple(ERROR_CODES) != get_args(ErrorCode):  # pragma: no cover - guards edits of either list

@@ -108,7 +108,7 @@ def test_markdown_documents_every_message() -> None:
         assert f"### {cls.__name__}" in text
     for code in p.ERROR_CODES:
         assert f"| `{code}` |" in text
-    for needle in ("1009", "rate_limited", "5 per second", "20 per second", "hello", "welcome"):
+    for needle in ("1009", "4001", "rate_limited", "5 per second", "20 per second", "welcome"):
         assert needle in text
 
 
