@@ -543,7 +543,7 @@ class ErrorReply(_Tagged, tag="error", frozen=True, kw_only=True):
     id: Annotated[
         str | None, Meta(description="The failed request's id, when it could be read.")
     ] = None
-    code: ErrorCode
+    code: Annotated[ErrorCode, Meta(description="What went wrong, for programs; see Errors.")]
     message: Annotated[str, Meta(description="A sentence for humans.")]
     field: Annotated[
         str | None,
