@@ -27,6 +27,15 @@ class RequestFailed(Exception):
         self.code = reply.code
 
 
+class RegistrationFailed(RuntimeError):
+    """``POST /api/register`` did not succeed; ``status`` 429 means "try again later"."""
+
+    def __init__(self, status: int, body: Any) -> None:
+        super().__init__(f"registration failed: {status} {body}")
+        self.status = status
+        self.body = body
+
+
 class PodiumClient:
     """One participant's websocket connection.
 
@@ -34,7 +43,14 @@ class PodiumClient:
     snapshot and the state that follows from deltas are tracked for convenience.
     """
 
-    def __init__(self, base_url: str, http: aiohttp.ClientSession, *, keep: int = 2000) -> None:
+    def __init__(
+        self,
+        base_url: str,
+        http: aiohttp.ClientSession,
+        *,
+        keep: int = 2000,
+        keep_chat: int = 500,
+    ) -> None:
         self.base_url = base_url.rstrip("/")
         self.http = http
         self.ws: aiohttp.ClientWebSocketResponse | None = None
@@ -42,8 +58,10 @@ class PodiumClient:
         self.participant_id = ""
         self.inbox: list[p.ServerMessage] = []
         self._keep = keep
+        # Bots with many sockets keep little history: every kept message costs memory.
+        self._keep_chat = keep_chat
         self._ids = itertools.count(1)
-        self._pending: dict[str, asyncio.Future[p.Ack | p.ErrorReply]] = {}
+        self._pending: dict[str, asyncio.Future[Any]] = {}
         self._waiters: list[tuple[Callable[[Any], bool], asyncio.Future[Any]]] = []
         self._reader: asyncio.Task[None] | None = None
         self.welcome: p.Welcome | None = None
@@ -56,7 +74,8 @@ class PodiumClient:
         self.round: p.RoundInfo | None = None
         self.chat: list[p.ChatInfo] = []
         self.close_code: int | None = None
-        # Receive timestamps (perf_counter) of chat messages by text, for latency figures.
+        # Called with every message and its receive time (time.perf_counter(), which is
+        # CLOCK_MONOTONIC on Linux and so comparable between processes), for latency figures.
         self.on_message: Callable[[p.ServerMessage, float], None] | None = None
 
     # ------------------------------------------------------------------ connection
@@ -68,7 +87,7 @@ class PodiumClient:
         async with self.http.post(f"{self.base_url}/api/register", json=body) as resp:
             data = await resp.json()
             if resp.status != 200:
-                raise RuntimeError(f"registration failed: {resp.status} {data}")
+                raise RegistrationFailed(resp.status, data)
         self.token = data["token"]
         self.participant_id = data["participant_id"]
         return self.token
@@ -109,12 +128,13 @@ class PodiumClient:
     # ------------------------------------------------------------------ requests
 
     async def request(self, message: msgspec.Struct, *, timeout: float = 10.0) -> p.Ack:
-        """Send a request with a fresh id and return its ``ack``; raise on ``error``."""
+        """Send a request with a fresh id and return its ``ack``; raise on ``error``.
+
+        A ``ping`` is answered by ``pong``, which is returned as an ``ack`` without a result.
+        """
         request_id = f"r{next(self._ids)}"
         message = msgspec.structs.replace(message, id=request_id)  # type: ignore[type-var]
-        future: asyncio.Future[p.Ack | p.ErrorReply] = (
-            asyncio.get_running_loop().create_future()
-        )
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         self._pending[request_id] = future
         try:
             await self.send(message)
@@ -123,6 +143,9 @@ class PodiumClient:
             self._pending.pop(request_id, None)
         if isinstance(reply, p.ErrorReply):
             raise RequestFailed(reply)
+        if isinstance(reply, p.Pong):
+            return p.Ack(id=reply.id)
+        assert isinstance(reply, p.Ack)
         return reply
 
     async def try_request(
@@ -169,8 +192,14 @@ class PodiumClient:
             if remaining <= 0:
                 raise TimeoutError(f"condition not met for {self.participant_id}")
             fut = self.wait_for(msgspec.Struct, timeout=remaining)  # any message
-            with contextlib.suppress(TimeoutError):
+            try:
                 await fut
+            except TimeoutError:
+                continue
+            except ConnectionError:
+                if condition():
+                    return
+                raise
 
     # ------------------------------------------------------------------ reading
 
@@ -188,7 +217,10 @@ class PodiumClient:
                 self.inbox.append(message)
                 if len(self.inbox) > self._keep:
                     del self.inbox[: len(self.inbox) - self._keep]
-                if isinstance(message, p.Ack | p.ErrorReply) and message.id in self._pending:
+                if (
+                    isinstance(message, p.Ack | p.ErrorReply | p.Pong)
+                    and message.id in self._pending
+                ):
                     future = self._pending.pop(message.id or "")
                     if not future.done():
                         future.set_result(message)
@@ -244,9 +276,10 @@ class PodiumClient:
         elif isinstance(message, p.RoundClosed):
             self.round = None
         elif isinstance(message, p.ChatPosted):
-            self.chat.append(message.message)
-            if len(self.chat) > 500:
-                del self.chat[:-500]
+            if self._keep_chat > 0:
+                self.chat.append(message.message)
+                if len(self.chat) > self._keep_chat:
+                    del self.chat[: -self._keep_chat]
 
     def slot_occupants(self) -> list[str | None]:
         if self.slots is None:

@@ -50,6 +50,18 @@ async def perform(hub: Hub, who: Identity, message: Any) -> Result:
     return await handler(hub, who, message)
 
 
+def _actor(hub: Hub, who: Identity) -> str | None:
+    """The acting participant for the model's own role check.
+
+    Staff acting from a script over REST are not in the event; their token's role was
+    checked in :func:`perform`, so the model sees them as the system (None).
+    """
+    event = hub.event
+    if event is not None and who.participant_id in event.participants:
+        return who.participant_id
+    return None
+
+
 async def _apply(hub: Hub, command: Callable[[Event, float], list[Change]]) -> Result:
     now = hub.clock.now()
     update = await hub.apply(lambda event: command(event, now))
@@ -96,38 +108,38 @@ async def _sync(hub: Hub, who: Identity, msg: p.Sync) -> Result:
 
 @_handles(p.Promote)
 async def _promote(hub: Hub, who: Identity, msg: p.Promote) -> Result:
-    actor = who.participant_id
+    actor = _actor(hub, who)
     await _apply(hub, lambda e, now: e.promote(actor, msg.participant_id, now, slot=msg.slot))
     return {"slot": hub.event.slot_of(msg.participant_id) if hub.event else None}
 
 
 @_handles(p.Demote)
 async def _demote(hub: Hub, who: Identity, msg: p.Demote) -> Result:
-    actor = who.participant_id
+    actor = _actor(hub, who)
     return await _apply(hub, lambda e, now: e.demote(actor, msg.participant_id, now))
 
 
 @_handles(p.SwapSlots)
 async def _swap(hub: Hub, who: Identity, msg: p.SwapSlots) -> Result:
-    actor = who.participant_id
+    actor = _actor(hub, who)
     return await _apply(hub, lambda e, now: e.swap_slots(actor, msg.stage_id, msg.a, msg.b, now))
 
 
 @_handles(p.Dismiss)
 async def _dismiss(hub: Hub, who: Identity, msg: p.Dismiss) -> Result:
-    actor = who.participant_id
+    actor = _actor(hub, who)
     return await _apply(hub, lambda e, now: e.dismiss(actor, msg.participant_id, now))
 
 
 @_handles(p.SetSpeaker)
 async def _set_speaker(hub: Hub, who: Identity, msg: p.SetSpeaker) -> Result:
-    actor = who.participant_id
+    actor = _actor(hub, who)
     return await _apply(hub, lambda e, now: e.set_speaker(actor, msg.participant_id, msg.on, now))
 
 
 @_handles(p.MoveParticipant)
 async def _move_participant(hub: Hub, who: Identity, msg: p.MoveParticipant) -> Result:
-    actor = who.participant_id
+    actor = _actor(hub, who)
     return await _apply(
         hub, lambda e, now: e.move_participant(actor, msg.participant_id, msg.space_id, now)
     )
@@ -135,7 +147,7 @@ async def _move_participant(hub: Hub, who: Identity, msg: p.MoveParticipant) -> 
 
 @_handles(p.OpenRound)
 async def _open_round(hub: Hub, who: Identity, msg: p.OpenRound) -> Result:
-    actor = who.participant_id
+    actor = _actor(hub, who)
     result = await _apply(
         hub,
         lambda e, now: e.open_round(
@@ -163,7 +175,7 @@ async def _open_round(hub: Hub, who: Identity, msg: p.OpenRound) -> Result:
 
 @_handles(p.Assign)
 async def _assign(hub: Hub, who: Identity, msg: p.Assign) -> Result:
-    actor = who.participant_id
+    actor = _actor(hub, who)
     return await _apply(
         hub,
         lambda e, now: e.assign(actor, msg.round_id, msg.participant_id, msg.room_id, now),
@@ -172,7 +184,7 @@ async def _assign(hub: Hub, who: Identity, msg: p.Assign) -> Result:
 
 @_handles(p.Broadcast)
 async def _broadcast(hub: Hub, who: Identity, msg: p.Broadcast) -> Result:
-    actor = who.participant_id
+    actor = _actor(hub, who)
     round_id = msg.round_id
     if round_id is None:
         current = hub.event.current_round() if hub.event else None
@@ -185,13 +197,13 @@ async def _broadcast(hub: Hub, who: Identity, msg: p.Broadcast) -> Result:
 
 @_handles(p.CloseRound)
 async def _close_round(hub: Hub, who: Identity, msg: p.CloseRound) -> Result:
-    actor = who.participant_id
+    actor = _actor(hub, who)
     return await _apply(hub, lambda e, now: e.close_round(actor, msg.round_id, now))
 
 
 @_handles(p.MuteRequest)
 async def _mute_request(hub: Hub, who: Identity, msg: p.MuteRequest) -> Result:
-    actor = who.participant_id
+    actor = _actor(hub, who)
     return await _apply(
         hub, lambda e, now: e.request_mute(actor, msg.participant_id, msg.kind, now)
     )

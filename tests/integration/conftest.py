@@ -49,6 +49,11 @@ class Running:
         await client.connect()
         return client
 
+    async def client_with_token(self, token: str) -> PodiumClient:
+        client = PodiumClient(self.url, self.http)
+        await client.connect(token)
+        return client
+
 
 @pytest.fixture
 def config(tmp_path: Path) -> Config:
@@ -84,7 +89,15 @@ async def running(config: Config) -> AsyncIterator[Running]:
             clients.append(client)
             return client
 
+        original_with_token = run.client_with_token
+
+        async def tracked_with_token(token: str) -> PodiumClient:
+            client = await original_with_token(token)
+            clients.append(client)
+            return client
+
         run.client = tracked  # type: ignore[method-assign]
+        run.client_with_token = tracked_with_token  # type: ignore[method-assign]
         try:
             yield run
         finally:

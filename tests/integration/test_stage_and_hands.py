@@ -1,0 +1,105 @@
+"""The stage with live Q&A: raise a hand, see your place, get promoted, everyone sees it."""
+
+from __future__ import annotations
+
+import asyncio
+
+from signaling import protocol as p
+
+from .conftest import Running
+
+
+async def test_hand_queue_promotion_is_seen_by_everyone(running: Running) -> None:
+    moderator = await running.client("Mia Moderator", "moderator")
+    attendees = [await running.client(f"Attendee {i}") for i in range(3)]
+    for client in [moderator, *attendees]:
+        await client.request(p.Join(space_id="main-stage"))
+    first, second, third = attendees
+
+    ack = await second.request(p.RaiseHand())
+    assert ack.result == {"position": 1}
+    await first.request(p.RaiseHand())
+    await second.until(lambda: second.hand_position == 1)
+    await first.until(lambda: first.hand_position == 2)
+
+    # The moderator sees the whole queue in order; an attendee sees only the length.
+    queue = await moderator.wait_for(
+        p.HandQueueUpdate, lambda m: m.length == 2 and m.entries is not None, seen=True
+    )
+    assert queue.entries is not None
+    assert [e.participant_id for e in queue.entries] == [
+        second.participant_id,
+        first.participant_id,
+    ]
+    plain = await third.wait_for(p.HandQueueUpdate, lambda m: m.length == 2, seen=True)
+    assert plain.entries is None and plain.position is None
+
+    await moderator.request(p.Promote(participant_id=second.participant_id))
+    for client in [moderator, *attendees]:
+        await client.until(lambda c=client: c.slot_occupants()[:1] == [second.participant_id])
+    # The promoted attendee left the queue; the other moved up to first place.
+    await first.until(lambda: first.hand_position == 1)
+    await second.until(lambda: second.hand_position is None)
+    assert third.slots is not None and third.slots.slots[0].participant is not None
+    assert third.slots.slots[0].participant.name == "Attendee 1"
+
+    await moderator.request(p.Demote(participant_id=second.participant_id))
+    await third.until(lambda: third.slot_occupants() == [None, None])
+
+
+async def test_attendee_cannot_promote(running: Running) -> None:
+    alice = await running.client("Alice")
+    await alice.request(p.Join(space_id="main-stage"))
+    await alice.request(p.RaiseHand())
+    await alice.until(lambda: alice.hand_position == 1)
+    reply = await alice.try_request(p.Promote(participant_id=alice.participant_id))
+    assert isinstance(reply, p.ErrorReply) and reply.code == "forbidden"
+    # Nothing changed: she is still first in the queue and no slot is taken.
+    fresh = alice.wait_for(p.Snapshot)
+    await alice.request(p.Sync())
+    await fresh
+    assert alice.hand_position == 1
+    assert alice.slot_occupants() == [None, None]
+
+
+async def test_promote_without_free_slot_keeps_queue(running: Running) -> None:
+    moderator = await running.client("Mod", "moderator")
+    people = [await running.client(f"P{i}") for i in range(3)]
+    await moderator.request(p.Join(space_id="main-stage"))
+    for person in people:
+        await person.request(p.Join(space_id="main-stage"))
+        await person.request(p.RaiseHand())
+    await moderator.request(p.Promote(participant_id=people[0].participant_id))
+    await moderator.request(p.Promote(participant_id=people[1].participant_id))
+    reply = await moderator.try_request(p.Promote(participant_id=people[2].participant_id))
+    assert isinstance(reply, p.ErrorReply) and reply.code == "full"
+    await people[2].until(lambda: people[2].hand_position == 1)
+    await moderator.request(p.SwapSlots(stage_id="main-stage", a=0, b=1))
+    await people[2].until(
+        lambda: people[2].slot_occupants() == [people[1].participant_id, people[0].participant_id]
+    )
+
+
+async def test_reconnect_keeps_place_in_queue(running: Running) -> None:
+    people = [await running.client(f"Q{i}") for i in range(3)]
+    for person in people:
+        await person.request(p.Join(space_id="main-stage"))
+        await person.request(p.RaiseHand())
+    middle = people[1]
+    token = middle.token
+    await middle.close()
+    await asyncio.sleep(0.05)
+    again = await running.client_with_token(token)
+    assert again.space_id == "main-stage"
+    assert again.hand_position == 2
+    await again.until(lambda: again.hand_position == 2)
+
+
+async def test_drop_without_reconnect_frees_place(running: Running) -> None:
+    people = [await running.client(f"D{i}") for i in range(2)]
+    for person in people:
+        await person.request(p.Join(space_id="main-stage"))
+        await person.request(p.RaiseHand())
+    await people[0].close()
+    # After the grace time the server drops the participant and the queue moves up.
+    await people[1].until(lambda: people[1].hand_position == 1, timeout=5)
