@@ -1,0 +1,523 @@
+"""Forwarding benchmark: packets forwarded per CPU-second of the SFU process, against an
+aiortc ``MediaRelay`` baseline (decode once, re-encode per subscriber) in the same run.
+
+One publisher replays a pre-encoded VP8 clip (about 1.8 Mbit/s, 30 fps) and N subscriber
+peers count the packets they receive at their transport without decoding. The server
+under test runs in its own process so its CPU time (all threads) is measured alone.
+Everything runs on 127.0.0.1.
+
+Call :func:`run_forwarding_benchmark` (async) or :func:`forwarding_benchmark` (sync).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import cProfile
+import io
+import multiprocessing
+import multiprocessing.connection
+import pstats
+import resource
+import struct
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from . import adapter, sdp
+from .rtp import ExtensionLayout, build_header
+
+HOST = "127.0.0.1"
+MAX_PAYLOAD = 1100
+
+
+# ---------------------------------------------------------------------------------------
+# The clip
+# ---------------------------------------------------------------------------------------
+
+
+def encode_clip(
+    frames: int = 60, width: int = 640, height: int = 480, bitrate: int = 1_800_000
+) -> list[tuple[bool, bytes]]:
+    """Encode ``frames`` frames of moving noise as VP8 once: (keyframe, frame) pairs, a
+    keyframe every second."""
+    import av
+
+    codec: Any = av.CodecContext.create("libvpx", "w")
+    codec.width = width
+    codec.height = height
+    codec.pix_fmt = "yuv420p"
+    codec.bit_rate = bitrate
+    codec.gop_size = 30
+    codec.options = {
+        "deadline": "realtime",
+        "cpu-used": "8",
+        "lag-in-frames": "0",
+        "minrate": str(bitrate),
+        "maxrate": str(bitrate),
+        "bufsize": str(bitrate),
+    }
+    rng = np.random.default_rng(1)
+    base = rng.integers(0, 255, (height + 64, width + 64, 3), dtype=np.uint8)
+    out: list[tuple[bool, bytes]] = []
+    for i in range(frames):
+        shift = (i * 4) % 64
+        img = np.ascontiguousarray(base[shift : shift + height, shift : shift + width])
+        frame = av.VideoFrame.from_ndarray(img, format="rgb24").reformat(format="yuv420p")
+        frame.pts = i
+        for packet in codec.encode(frame):
+            out.append((bool(packet.is_keyframe), bytes(packet)))
+    for packet in codec.encode(None):
+        out.append((bool(packet.is_keyframe), bytes(packet)))
+    return out
+
+
+def packetize_vp8(frame: bytes, picture_id: int) -> list[bytes]:
+    """RFC 7741 payloads: a descriptor with a 15-bit PictureID, then up to MAX_PAYLOAD."""
+    chunks = [frame[i : i + MAX_PAYLOAD] for i in range(0, len(frame), MAX_PAYLOAD)] or [b""]
+    pid = bytes([0x80 | (picture_id >> 8), picture_id & 0xFF])
+    return [bytes([0x90 if i == 0 else 0x80, 0x80]) + pid + c for i, c in enumerate(chunks)]
+
+
+# ---------------------------------------------------------------------------------------
+# Peers in the benchmark process
+# ---------------------------------------------------------------------------------------
+
+
+def _config() -> Any:
+    from aiortc import RTCConfiguration
+
+    return RTCConfiguration(iceServers=[])
+
+
+class ClipPublisher:
+    """Sends the clip as raw RTP through an aiortc connection (no encoding per frame)."""
+
+    def __init__(self, clip: list[tuple[bool, bytes]]) -> None:
+        from aiortc import RTCPeerConnection
+
+        self.clip = clip
+        self.pc = RTCPeerConnection(_config())
+        self.transceiver = self.pc.addTransceiver(
+            adapter.ParkedTrack("video"), direction="sendonly"
+        )
+        self.transport: adapter.PeerTransport | None = None
+        self._task: asyncio.Task[None] | None = None
+        self.sent = 0
+
+    async def offer(self) -> str:
+        from aiortc import RTCRtpSender
+
+        caps = [
+            c
+            for c in RTCRtpSender.getCapabilities("video").codecs
+            if c.mimeType.lower() == "video/vp8"
+        ]
+        self.transceiver.setCodecPreferences(caps)
+        await self.pc.setLocalDescription(await self.pc.createOffer())
+        return str(self.pc.localDescription.sdp)
+
+    async def start(self, answer_sdp: str) -> None:
+        from aiortc import RTCSessionDescription
+
+        await self.pc.setRemoteDescription(RTCSessionDescription(sdp=answer_sdp, type="answer"))
+        section = sdp.parse(answer_sdp)[0]
+        vp8 = section.codec_by_name("VP8")
+        assert vp8 is not None
+        self.payload_type = vp8.payload_type
+        self.ext = ExtensionLayout(
+            section.mid,
+            section.extensions.get(sdp.URI_MID, 0),
+            section.extensions.get(sdp.URI_ABS_SEND_TIME, 0),
+            "abs",
+        )
+        self.ssrc = adapter.sender_ssrcs(self.transceiver.sender)[0]
+        self.transport = adapter.PeerTransport(self.pc)
+        self.transport.attach(lambda d, t: None, lambda d: None)
+        self._task = asyncio.create_task(self._run())
+
+    async def _run(self) -> None:
+        from .rtp import abs_send_time_now
+
+        loop = asyncio.get_running_loop()
+        seq, ts, pid = 1000, 0, 0
+        start = loop.time()
+        n = 0
+        assert self.transport is not None
+        while True:
+            _, frame = self.clip[n % len(self.clip)]
+            payloads = packetize_vp8(frame, pid)
+            for i, payload in enumerate(payloads):
+                marker = 0x80 if i == len(payloads) - 1 else 0
+                header = build_header(marker | self.payload_type, seq, ts, self.ssrc)
+                self.transport.send_rtp(header + self.ext.block(abs_send_time_now(), -1) + payload)
+                seq = (seq + 1) & 0xFFFF
+                self.sent += 1
+            n += 1
+            ts = (ts + 3000) & 0xFFFFFFFF
+            pid = (pid + 1) & 0x7FFF
+            delay = start + n / 30 - loop.time()
+            if delay > 0:
+                await asyncio.sleep(delay)
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        await self.pc.close()
+
+
+class CountingSubscriber:
+    """Answers a subscribe offer and counts media packets at its transport."""
+
+    def __init__(self) -> None:
+        from aiortc import RTCPeerConnection
+
+        self.pc = RTCPeerConnection(_config())
+        self.received = 0
+        self.first: int | None = None
+        self.highest = 0  # extended
+        self._last = 0
+        self.media_ssrcs: set[int] = set()
+
+    async def answer(self, offer_sdp: str) -> str:
+        from aiortc import RTCSessionDescription
+
+        for section in sdp.parse(offer_sdp):
+            if section.media_ssrc is not None:
+                self.media_ssrcs.add(section.media_ssrc)
+        await self.pc.setRemoteDescription(RTCSessionDescription(sdp=offer_sdp, type="offer"))
+        with adapter.announced_addresses([HOST]):
+            await self.pc.setLocalDescription(await self.pc.createAnswer())
+        transport = adapter.PeerTransport(self.pc)
+        transport.attach(self._count, lambda d: None)
+        return str(self.pc.localDescription.sdp)
+
+    def _count(self, data: bytes, arrival: float) -> None:
+        ssrc = struct.unpack_from("!I", data, 8)[0]
+        if ssrc not in self.media_ssrcs:
+            return
+        seq = (data[2] << 8) | data[3]
+        self.received += 1
+        if self.first is None:
+            self.first = seq
+            self.highest = seq
+            self._last = seq
+            return
+        delta = (seq - self._last) & 0xFFFF
+        if delta < 0x8000:
+            self.highest += delta
+            self._last = seq
+
+    def snapshot(self) -> tuple[int, int]:
+        return self.received, self.highest
+
+    async def close(self) -> None:
+        await self.pc.close()
+
+
+# ---------------------------------------------------------------------------------------
+# The server process (SFU or MediaRelay baseline)
+# ---------------------------------------------------------------------------------------
+
+
+class _Server:
+    def __init__(self, mode: str) -> None:
+        self.mode = mode
+        self.worker: Any = None
+        self.pcs: dict[str, Any] = {}
+        self.source_track: Any = None
+        self.relay: Any = None
+        self.track_ready = asyncio.Event()
+        self.profiler: cProfile.Profile | None = None
+
+    async def start(self) -> None:
+        if self.mode == "sfu":
+            from .worker import Worker, WorkerConfig
+
+            self.worker = Worker(WorkerConfig(host_addresses=(HOST,)))
+            await self.worker.start()
+        else:
+            from aiortc.contrib.media import MediaRelay
+
+            self.relay = MediaRelay()
+
+    async def publish(self, offer: str) -> str:
+        if self.mode == "sfu":
+            result = await self.worker.create_endpoint("pub", offer, video_slots=0, audio_slots=0)
+            return str(result.publish_answer_sdp)
+        from aiortc import RTCPeerConnection, RTCSessionDescription
+
+        pc = RTCPeerConnection(_config())
+        self.pcs["pub"] = pc
+
+        @pc.on("track")
+        def on_track(track: Any) -> None:
+            self.source_track = track
+            self.track_ready.set()
+
+        await pc.setRemoteDescription(RTCSessionDescription(sdp=offer, type="offer"))
+        with adapter.announced_addresses([HOST]):
+            await pc.setLocalDescription(await pc.createAnswer())
+        return str(pc.localDescription.sdp)
+
+    async def subscribe(self, name: str) -> str:
+        if self.mode == "sfu":
+            result = await self.worker.create_endpoint(name, None, video_slots=1, audio_slots=0)
+            return str(result.subscribe_offer_sdp)
+        from aiortc import RTCPeerConnection
+
+        await asyncio.wait_for(self.track_ready.wait(), 10)
+        pc = RTCPeerConnection(_config())
+        self.pcs[name] = pc
+        pc.addTrack(self.relay.subscribe(self.source_track))
+        with adapter.announced_addresses([HOST]):
+            await pc.setLocalDescription(await pc.createOffer())
+        return str(pc.localDescription.sdp)
+
+    async def answer(self, name: str, answer: str) -> None:
+        if self.mode == "sfu":
+            await self.worker.set_subscribe_answer(name, answer)
+            self.worker.set_routing(name, {"v0": "pub:video"})
+            return
+        from aiortc import RTCSessionDescription
+
+        await self.pcs[name].setRemoteDescription(RTCSessionDescription(sdp=answer, type="answer"))
+
+    async def forwarded(self) -> int:
+        if self.mode == "sfu":
+            total = 0
+            for ep in self.worker.stats()["endpoints"].values():
+                total += sum(s["packets"] for s in ep["slots"].values())
+            return total
+        total = 0
+        for name, pc in self.pcs.items():
+            if name == "pub":
+                continue
+            for sender in pc.getSenders():
+                report = await sender.getStats()
+                total += sum(
+                    getattr(s, "packetsSent", 0) for s in report.values() if s.type == "outbound-rtp"
+                )
+        return total
+
+    async def close(self) -> None:
+        if self.worker is not None:
+            await self.worker.close()
+        for pc in self.pcs.values():
+            await pc.close()
+
+
+def _cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)  # the whole process, all threads
+    return usage.ru_utime + usage.ru_stime
+
+
+async def _serve_async(conn: multiprocessing.connection.Connection, mode: str) -> None:
+    loop = asyncio.get_running_loop()
+    server = _Server(mode)
+    await server.start()
+    while True:
+        command, *args = await loop.run_in_executor(None, conn.recv)
+        try:
+            if command == "publish":
+                conn.send(await server.publish(args[0]))
+            elif command == "subscribe":
+                conn.send(await server.subscribe(args[0]))
+            elif command == "answer":
+                await server.answer(args[0], args[1])
+                conn.send(None)
+            elif command == "measure":
+                if args[0]:
+                    server.profiler = cProfile.Profile()
+                    server.profiler.enable()
+                conn.send((await server.forwarded(), _cpu_seconds(), time.monotonic()))
+            elif command == "finish":
+                profile = ""
+                if server.profiler is not None:
+                    server.profiler.disable()
+                    out = io.StringIO()
+                    stats = pstats.Stats(server.profiler, stream=out)
+                    stats.sort_stats("tottime").print_stats(18)
+                    profile = out.getvalue()
+                    server.profiler = None
+                cpu, now = _cpu_seconds(), time.monotonic()
+                conn.send((await server.forwarded(), cpu, now, profile))
+            elif command == "quit":
+                await server.close()
+                conn.send(None)
+                return
+        except Exception as exc:
+            conn.send(exc)
+
+
+def _serve(conn: multiprocessing.connection.Connection, mode: str) -> None:
+    import uvloop
+
+    uvloop.run(_serve_async(conn, mode))
+
+
+class _ServerProcess:
+    def __init__(self, mode: str) -> None:
+        ctx = multiprocessing.get_context("spawn")
+        self.conn, child = ctx.Pipe()
+        self.process = ctx.Process(target=_serve, args=(child, mode), daemon=True)
+        self.process.start()
+
+    async def call(self, *command: Any) -> Any:
+        loop = asyncio.get_running_loop()
+        self.conn.send(command)
+        result = await loop.run_in_executor(None, self.conn.recv)
+        if isinstance(result, Exception):
+            raise result
+        return result
+
+    async def stop(self) -> None:
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(self.call("quit"), 20)
+        self.process.join(5)
+        if self.process.is_alive():
+            self.process.kill()
+
+
+# ---------------------------------------------------------------------------------------
+# One measured run
+# ---------------------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class RunResult:
+    mode: str
+    subscribers: int
+    seconds: float
+    forwarded_packets: int
+    cpu_seconds: float
+    packets_per_cpu_second: float
+    loss_ratio: float
+    published_packets: int
+    profile: str = ""
+    setup_seconds: float = 0.0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+async def measure(
+    mode: str,
+    subscribers: int,
+    seconds: float,
+    clip: list[tuple[bool, bytes]],
+    *,
+    profile: bool = False,
+    warmup: float = 2.0,
+) -> RunResult:
+    """Run one server (``"sfu"`` or ``"relay"``) with one clip publisher and
+    ``subscribers`` counting subscribers; measure over ``seconds`` after ``warmup``."""
+    server = _ServerProcess(mode)
+    publisher = ClipPublisher(clip)
+    subs = [CountingSubscriber() for _ in range(subscribers)]
+    started = time.monotonic()
+    try:
+        with adapter.announced_addresses([HOST]):
+            offer = await publisher.offer()
+        answer = await server.call("publish", offer)
+        await publisher.start(answer)
+
+        async def join(i: int) -> None:
+            sub_offer = await server.call("subscribe", f"s{i}")
+            await server.call("answer", f"s{i}", await subs[i].answer(sub_offer))
+
+        for i in range(subscribers):  # the server handles one command at a time anyway
+            await join(i)
+        setup = time.monotonic() - started
+        deadline = time.monotonic() + 30
+        while sum(1 for s in subs if s.received) < subscribers and time.monotonic() < deadline:
+            await asyncio.sleep(0.1)
+        await asyncio.sleep(warmup)
+        before = [s.snapshot() for s in subs]
+        published0 = publisher.sent
+        fwd0, cpu0, t0 = await server.call("measure", profile)
+        await asyncio.sleep(seconds)
+        fwd1, cpu1, t1, profile_text = await server.call("finish")
+        after = [s.snapshot() for s in subs]
+        received = sum(a[0] - b[0] for a, b in zip(after, before, strict=True))
+        expected = sum(a[1] - b[1] for a, b in zip(after, before, strict=True))
+        cpu = max(cpu1 - cpu0, 1e-9)
+        forwarded = fwd1 - fwd0
+        return RunResult(
+            mode=mode,
+            subscribers=subscribers,
+            seconds=t1 - t0,
+            forwarded_packets=forwarded,
+            cpu_seconds=cpu,
+            packets_per_cpu_second=forwarded / cpu,
+            loss_ratio=max(0.0, 1 - received / expected) if expected > 0 else 1.0,
+            published_packets=publisher.sent - published0,
+            profile=profile_text,
+            setup_seconds=setup,
+        )
+    finally:
+        for s in subs:
+            await s.close()
+        await publisher.close()
+        await server.stop()
+
+
+async def run_forwarding_benchmark(
+    subscribers: int = 50,
+    seconds: float = 10.0,
+    *,
+    baseline: bool = True,
+    baseline_subscribers: int | None = None,
+    profile: bool = False,
+) -> dict[str, Any]:
+    """Measure the SFU and (optionally) the MediaRelay baseline in the same run.
+
+    Returns a report dict with ``metrics.forwarded_packets_per_cpu_second``,
+    ``metrics.loss_ratio`` and ``metrics.baseline_packets_per_cpu_second``, plus the
+    raw figures of each run and (with ``profile``) the SFU process's top functions.
+    """
+    clip = encode_clip()
+    sfu = await measure("sfu", subscribers, seconds, clip, profile=profile)
+    metrics: dict[str, Any] = {
+        "forwarded_packets_per_cpu_second": round(sfu.packets_per_cpu_second),
+        "loss_ratio": round(sfu.loss_ratio, 5),
+        "forwarded_packets": sfu.forwarded_packets,
+        "sfu_cpu_seconds": round(sfu.cpu_seconds, 3),
+        "sfu_cpu_share": round(sfu.cpu_seconds / sfu.seconds, 3),
+        "published_packets_per_second": round(sfu.published_packets / sfu.seconds, 1),
+        "subscribers": subscribers,
+        "seconds": round(sfu.seconds, 2),
+        "setup_seconds": round(sfu.setup_seconds, 2),
+    }
+    report: dict[str, Any] = {"metrics": metrics, "profile": sfu.profile}
+    if baseline:
+        n = baseline_subscribers if baseline_subscribers is not None else subscribers
+        base = await measure("relay", n, seconds, clip)
+        metrics["baseline_packets_per_cpu_second"] = round(base.packets_per_cpu_second)
+        metrics["baseline_loss_ratio"] = round(base.loss_ratio, 5)
+        metrics["baseline_subscribers"] = n
+        metrics["baseline_cpu_share"] = round(base.cpu_seconds / base.seconds, 3)
+        metrics["speedup"] = round(
+            sfu.packets_per_cpu_second / max(base.packets_per_cpu_second, 1e-9), 1
+        )
+    return report
+
+
+def forwarding_benchmark(subscribers: int = 50, seconds: float = 10.0, **kwargs: Any) -> dict[str, Any]:
+    """Synchronous wrapper of :func:`run_forwarding_benchmark`, on uvloop."""
+    import uvloop
+
+    return uvloop.run(run_forwarding_benchmark(subscribers, seconds, **kwargs))
+
+
+if __name__ == "__main__":
+    import json
+    import sys
+
+    n = int(sys.argv[1]) if len(sys.argv) > 1 else 20
+    secs = float(sys.argv[2]) if len(sys.argv) > 2 else 5.0
+    result = forwarding_benchmark(n, secs, profile=True)
+    print(result.pop("profile"))
+    print(json.dumps(result, indent=2))
