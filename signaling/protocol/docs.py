@@ -52,7 +52,7 @@ CLIENT_GROUPS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("Session", ("hello", "sync", "ping")),
     ("Moving and taking part", ("join", "move", "leave", "raise_hand", "lower_hand", "chat")),
     ("Moderator actions", tuple(t for t in CLIENT_MESSAGE_TYPES if t in STAFF_MESSAGE_TYPES)),
-    ("Media negotiation (reserved for the SFU)", tuple(sorted(MEDIA_MESSAGE_TYPES))),
+    ("Media negotiation", tuple(sorted(MEDIA_MESSAGE_TYPES))),
 )
 SERVER_GROUPS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("Session and replies", ("welcome", "ack", "error", "pong")),
@@ -71,7 +71,7 @@ SERVER_GROUPS: tuple[tuple[str, tuple[str, ...]], ...] = (
         ),
     ),
     ("Notifications", ("chat", "broadcast", "moved", "mute_request", "removed")),
-    ("Media negotiation (reserved for the SFU)", ("media_offer", "media_answer")),
+    ("Media", ("media_offer", "media_answer", "media_slots", "media_state")),
 )
 
 

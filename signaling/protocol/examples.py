@@ -31,6 +31,10 @@ from signaling.protocol.messages import (
     LowerHand,
     MediaAnswer,
     MediaMute,
+    MediaSlotInfo,
+    MediaSlots,
+    MediaState,
+    MediaSubscribe,
     MediaOffer,
     Move,
     Moved,
@@ -170,6 +174,7 @@ CLIENT_EXAMPLES: dict[str, ClientMessage] = {
     "remove": Remove(participant_id="p-6d02", reason="Repeated spam in the chat.", id="m11"),
     "set_speaker": SetSpeaker(participant_id=HOST.id, on=True, id="m12"),
     "media_offer": MediaOffer(sdp=_SDP, kind="publish", id="s1"),
+    "media_subscribe": MediaSubscribe(id="s4"),
     "media_answer": MediaAnswer(sdp=_SDP_RECV, kind="subscribe", id="s2"),
     "media_mute": MediaMute(kind="video", muted=True, id="s3"),
 }
@@ -237,4 +242,29 @@ SERVER_EXAMPLES: dict[str, ServerMessage] = {
     "pong": Pong(id="9", server_time=T0 + 61.25),
     "media_offer": SfuOffer(sdp=_SDP, kind="subscribe"),
     "media_answer": SfuAnswer(sdp=_SDP_RECV, kind="publish"),
+    "media_slots": MediaSlots(
+        slots=[
+            MediaSlotInfo(
+                slot_id="v0",
+                kind="video",
+                mid="0",
+                participant_id=HOST.id,
+                name=HOST.name,
+                role="speaker",
+            ),
+            MediaSlotInfo(
+                slot_id="v1", kind="video", mid="1", participant_id=ADA.id, name=ADA.name, role="qa"
+            ),
+            MediaSlotInfo(slot_id="v2", kind="video", mid="2"),
+            MediaSlotInfo(
+                slot_id="a0",
+                kind="audio",
+                mid="9",
+                participant_id=HOST.id,
+                name=HOST.name,
+                role="speaker",
+            ),
+        ]
+    ),
+    "media_state": MediaState(connection="subscribe", state="connected"),
 }

@@ -464,14 +464,29 @@ class SetSpeaker(_ClientBase, tag="set_speaker", frozen=True, kw_only=True):
 
 
 class MediaOffer(_ClientBase, tag="media_offer", frozen=True, kw_only=True):
-    """The browser sends an SDP offer for its publish connection (reserved for the SFU)."""
+    """The browser offers its camera and microphone on its publish connection.
+
+    Sent once per page load, with `kind` `publish`. The server replies with `media_answer`
+    (publish) and then `media_offer` (subscribe) carrying the fixed set of receive slots,
+    and `media_slots` whenever who is shown in which slot changes. A second offer replaces
+    the participant's media connections (after a page reload, say).
+    """
 
     sdp: Sdp
-    kind: Annotated[MediaDirection, Meta(description="Which of the two connections.")]
+    kind: Annotated[
+        MediaDirection, Meta(description="Always `publish`: the browser offers what it sends.")
+    ]
+
+
+class MediaSubscribe(_ClientBase, tag="media_subscribe", frozen=True, kw_only=True):
+    """The browser publishes nothing and asks only for the subscribe connection.
+
+    The server replies with `media_offer` (subscribe) and `media_slots`.
+    """
 
 
 class MediaAnswer(_ClientBase, tag="media_answer", frozen=True, kw_only=True):
-    """The browser answers the SFU's SDP offer for its subscribe connection (reserved)."""
+    """The browser answers the server's `media_offer` for its subscribe connection."""
 
     sdp: Sdp
     kind: Annotated[MediaDirection, Meta(description="Which of the two connections.")]
@@ -507,6 +522,7 @@ ClientMessage = (
     | Remove
     | SetSpeaker
     | MediaOffer
+    | MediaSubscribe
     | MediaAnswer
     | MediaMute
 )
@@ -689,17 +705,53 @@ class Pong(_Tagged, tag="pong", frozen=True, kw_only=True):
 
 
 class SfuOffer(_Tagged, tag="media_offer", frozen=True, kw_only=True):
-    """The SFU sends an SDP offer, for the subscribe connection (reserved)."""
+    """The server offers the subscribe connection: a fixed set of send-only slots.
+
+    It is negotiated once; moves, promotions and speaker changes only re-point slots, which
+    `media_slots` reports.
+    """
 
     sdp: str
     kind: Annotated[MediaDirection, Meta(description="Which of the two connections.")]
 
 
 class SfuAnswer(_Tagged, tag="media_answer", frozen=True, kw_only=True):
-    """The SFU answers the browser's SDP offer, for the publish connection (reserved)."""
+    """The server answers the browser's `media_offer` for the publish connection."""
 
     sdp: str
     kind: Annotated[MediaDirection, Meta(description="Which of the two connections.")]
+
+
+class MediaSlotInfo(_Base, frozen=True, kw_only=True):
+    """One receive slot of the subscribe connection and whose media it carries now."""
+
+    slot_id: Annotated[str, Meta(description="Stable name of the slot, such as `v0` or `a3`.")]
+    kind: MediaKind
+    mid: Annotated[
+        str | None, Meta(description="The m-line (transceiver mid) of the subscribe connection.")
+    ] = None
+    participant_id: Annotated[
+        Id | None, Meta(description="Whose media the slot carries; null while empty.")
+    ] = None
+    name: Annotated[str | None, Meta(description="That participant's display name.")] = None
+    role: Annotated[
+        Literal["speaker", "qa", "member"] | None,
+        Meta(description="Why they are shown: a speaker seat, a Q&A slot, or a room member."),
+    ] = None
+
+
+class MediaSlots(_Tagged, tag="media_slots", frozen=True, kw_only=True):
+    """Who is in which receive slot, sent whenever it changes for the receiver."""
+
+    slots: list[MediaSlotInfo]
+
+
+class MediaState(_Tagged, tag="media_state", frozen=True, kw_only=True):
+    """The state of the receiver's media connections, as the server sees them."""
+
+    connection: Annotated[MediaDirection, Meta(description="Which of the two connections.")]
+    state: Annotated[Literal["connected", "failed", "closed"], Meta(description="Its new state.")]
+    reason: str | None = None
 
 
 ServerMessage = (
@@ -723,6 +775,8 @@ ServerMessage = (
     | Pong
     | SfuOffer
     | SfuAnswer
+    | MediaSlots
+    | MediaState
 )
 
 
@@ -753,7 +807,9 @@ STAFF_MESSAGE_TYPES: frozenset[str] = frozenset(
     }
 )
 #: Client messages of the media negotiation, handled by the SFU integration.
-MEDIA_MESSAGE_TYPES: frozenset[str] = frozenset({"media_offer", "media_answer", "media_mute"})
+MEDIA_MESSAGE_TYPES: frozenset[str] = frozenset(
+    {"media_offer", "media_subscribe", "media_answer", "media_mute"}
+)
 
 #: Struct classes nested inside messages, in the order the documentation lists them.
 INFO_TYPES: tuple[type[msgspec.Struct], ...] = (
@@ -768,4 +824,5 @@ INFO_TYPES: tuple[type[msgspec.Struct], ...] = (
     RoundInfo,
     ChatInfo,
     YouInfo,
+    MediaSlotInfo,
 )

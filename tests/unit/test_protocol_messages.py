@@ -41,6 +41,7 @@ SPEC_CLIENT_FIELDS = {
     "remove": {"participant_id", "reason"},
     "set_speaker": {"participant_id", "on"},
     "media_offer": {"sdp", "kind"},
+    "media_subscribe": set(),
     "media_answer": {"sdp", "kind"},
     "media_mute": {"kind", "muted"},
 }
@@ -65,6 +66,8 @@ SPEC_SERVER_FIELDS = {
     "pong": {"server_time"},
     "media_offer": {"sdp", "kind"},
     "media_answer": {"sdp", "kind"},
+    "media_slots": {"slots"},
+    "media_state": {"connection", "state", "reason"},
 }
 SPEC_INFO_FIELDS = {
     p.ParticipantInfo: {"id", "name", "role", "space_id"},
