@@ -49,6 +49,14 @@ class Config:
     # Outgoing messages queued for one slow client before it is disconnected.
     send_queue_limit: int = 2000  # PODIUM_SEND_QUEUE_LIMIT
     static_dir: str = ""  # PODIUM_STATIC_DIR (default: the web/ folder of the checkout)
+    # Media: the SFU runs in the server process unless disabled.
+    media: bool = True  # PODIUM_MEDIA
+    # Host addresses ICE announces for media (comma separated). Empty: the machine's own
+    # non-loopback addresses; tests and single-machine demos use 127.0.0.1.
+    media_addresses: tuple[str, ...] = ()  # PODIUM_MEDIA_ADDRESSES
+    # Receive slots negotiated once per participant: the largest layout a space offers.
+    video_slots: int = 9  # PODIUM_VIDEO_SLOTS
+    audio_slots: int = 9  # PODIUM_AUDIO_SLOTS
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None, **overrides: Any) -> Config:

@@ -11,6 +11,7 @@ from typing import Any
 
 from signaling import protocol as p
 from signaling.auth import Identity
+from signaling.media import MediaError, MediaPlane
 from signaling.model import STAFF_ROLES, Change, Event
 from signaling.server.hub import Hub
 
@@ -226,6 +227,44 @@ async def _remove(hub: Hub, who: Identity, msg: p.Remove) -> Result:
     return None
 
 
-@_handles(p.MediaOffer, p.MediaAnswer)
-async def _media(hub: Hub, who: Identity, msg: Any) -> Result:
-    raise ActionError("not_ready", "media is not enabled on this server")
+def _media_plane(hub: Hub) -> MediaPlane:
+    if hub.media is None:
+        raise ActionError("not_ready", "media is not enabled on this server")
+    return hub.media
+
+
+async def _open_media(hub: Hub, who: Identity, publish_sdp: str | None) -> Result:
+    media = _media_plane(hub)
+    pid = who.participant_id
+    try:
+        answer, offer = await media.open(pid, publish_sdp)
+    except MediaError as exc:
+        raise ActionError(exc.code, exc.message) from exc
+    if answer is not None:
+        hub.send_to(pid, p.SfuAnswer(sdp=answer, kind="publish"))
+    hub.send_to(pid, p.SfuOffer(sdp=offer, kind="subscribe"))
+    media.refresh([pid], force=True)
+    return {"video_slots": hub.config.video_slots, "audio_slots": hub.config.audio_slots}
+
+
+@_handles(p.MediaOffer)
+async def _media_offer(hub: Hub, who: Identity, msg: p.MediaOffer) -> Result:
+    if msg.kind != "publish":
+        raise ActionError("invalid", "the browser offers only its publish connection", "kind")
+    return await _open_media(hub, who, msg.sdp)
+
+
+@_handles(p.MediaSubscribe)
+async def _media_subscribe(hub: Hub, who: Identity, msg: p.MediaSubscribe) -> Result:
+    return await _open_media(hub, who, None)
+
+
+@_handles(p.MediaAnswer)
+async def _media_answer(hub: Hub, who: Identity, msg: p.MediaAnswer) -> Result:
+    if msg.kind != "subscribe":
+        raise ActionError("invalid", "the browser answers only the subscribe offer", "kind")
+    try:
+        await _media_plane(hub).answer(who.participant_id, msg.sdp)
+    except MediaError as exc:
+        raise ActionError(exc.code, exc.message) from exc
+    return None

@@ -24,6 +24,7 @@ from signaling import protocol as p
 from signaling.auth import Identity
 from signaling.clock import Clock
 from signaling.config import Config
+from signaling.media import MediaPlane
 from signaling.model import (
     BroadcastSent,
     Change,
@@ -74,7 +75,11 @@ class Hub:
         self._last_counts = 0.0
         self._expiry: dict[str, asyncio.TimerHandle] = {}
         self._tasks: list[asyncio.Task[None]] = []
+        self._background: set[asyncio.Task[Any]] = set()
         self.removed: set[str] = set()
+        self.media: MediaPlane | None = None
+        if config.media:
+            self.media = MediaPlane(config, lambda: self.event, self.send_to)
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -88,6 +93,8 @@ class Hub:
                     (msgspec.convert(m, p.ChatInfo) for m in history),
                     maxlen=self.config.chat_history,
                 )
+        if self.media is not None:
+            await self.media.start()
         loop = asyncio.get_running_loop()
         self._tasks = [
             loop.create_task(self._every(self.config.flush_interval_s, self._flush_tick)),
@@ -110,6 +117,8 @@ class Hub:
         for session in sessions:
             await session.stop()
         self.sessions.clear()
+        if self.media is not None:
+            await self.media.stop()
 
     async def _every(self, interval: float, action: Callable[[], Any]) -> None:
         while True:
@@ -156,6 +165,8 @@ class Hub:
                     snapshots[change.pid] = change if told else snapshots.get(change.pid)
             elif isinstance(change, ParticipantRemoved):
                 self._track_move(change.pid, change.space_id, None)
+                if self.media is not None:
+                    self._spawn(self.media.close(change.pid))
             elif isinstance(change, HandQueueChanged):
                 self._dirty_queues.add(change.stage_id)
             elif isinstance(change, SlotsChanged):
@@ -181,11 +192,18 @@ class Hub:
                     change.pid,
                     p.MuteRequested(kind=change.media_kind, by=actor.name if actor else None),
                 )
+        if self.media is not None:
+            self.media.on_changes(changes)
         for pid, move in snapshots.items():
             if move is not None:
                 mover = event.participants.get(move.by or "")
                 self.send_to(pid, p.Moved(space_id=move.to_space, by=mover.name if mover else None))
             self.send_snapshot(pid)
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
 
     def _track_move(self, pid: str, from_space: str | None, to_space: str | None) -> None:
         self._counts_dirty = True
@@ -450,6 +468,8 @@ class Hub:
         self.removed.add(pid)
         profile = await self.store.get_profile(pid) or {}
         await self.store.put_profile(pid, {**profile, "removed": True})
+        if self.media is not None:
+            await self.media.close(pid)  # their media stops before anything else happens
         session = self.sessions.get(pid)
         if session is not None:
             session.send(p.encode_text(p.Removed(reason=reason)))

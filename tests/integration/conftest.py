@@ -64,6 +64,7 @@ def config(tmp_path: Path) -> Config:
         tick_interval_s=0.02,
         reconnect_grace_s=1.0,
         hello_timeout_s=2.0,
+        media_addresses=("127.0.0.1",),
     )
 
 
