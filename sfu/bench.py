@@ -15,13 +15,15 @@ import asyncio
 import contextlib
 import cProfile
 import io
-import multiprocessing
-import multiprocessing.connection
+import json
+import os
 import pstats
 import resource
 import struct
+import sys
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -30,6 +32,7 @@ from . import adapter, sdp
 from .rtp import ExtensionLayout, build_header
 
 HOST = "127.0.0.1"
+_PACKAGE_ROOT = str(Path(__file__).resolve().parents[1])
 MAX_PAYLOAD = 1100
 
 
@@ -60,11 +63,19 @@ def encode_clip(
         "bufsize": str(bitrate),
     }
     rng = np.random.default_rng(1)
-    base = rng.integers(0, 255, (height + 64, width + 64, 3), dtype=np.uint8)
+    yy, xx = np.mgrid[0:height, 0:width]
+    noise = rng.integers(0, 24, (height, width, 3), dtype=np.uint8)
     out: list[tuple[bool, bytes]] = []
     for i in range(frames):
-        shift = (i * 4) % 64
-        img = np.ascontiguousarray(base[shift : shift + height, shift : shift + width])
+        # Moving gradients and a moving block, with light noise: camera-like content
+        # that the encoder's rate control can hold near the target bitrate.
+        img = np.empty((height, width, 3), dtype=np.uint8)
+        img[..., 0] = (xx + 4 * i) % 256
+        img[..., 1] = (yy + 2 * i) % 256
+        img[..., 2] = ((xx + yy) // 2 + 3 * i) % 256
+        x0 = (10 * i) % (width - 120)
+        img[100:220, x0 : x0 + 120] = (240, 240, 40)
+        img += np.roll(noise, 7 * i, axis=1)
         frame = av.VideoFrame.from_ndarray(img, format="rgb24").reformat(format="yuv420p")
         frame.pts = i
         for packet in codec.encode(frame):
@@ -136,6 +147,9 @@ class ClipPublisher:
         self.ssrc = adapter.sender_ssrcs(self.transceiver.sender)[0]
         self.transport = adapter.PeerTransport(self.pc)
         self.transport.attach(lambda d, t: None, lambda d: None)
+
+    def play(self) -> None:
+        """Start sending the clip (after everyone joined, so joining is not under load)."""
         self._task = asyncio.create_task(self._run())
 
     async def _run(self) -> None:
@@ -149,7 +163,15 @@ class ClipPublisher:
         while True:
             _, frame = self.clip[n % len(self.clip)]
             payloads = packetize_vp8(frame, pid)
+            # Pace like a browser does: a frame's packets spread over most of the frame
+            # interval (a keyframe is many packets), in bursts of a few packets.
+            frame_start = start + n / 30
             for i, payload in enumerate(payloads):
+                if i and i % 4 == 0:
+                    due = frame_start + (i / len(payloads)) * (0.9 / 30)
+                    delay = due - loop.time()
+                    if delay > 0:
+                        await asyncio.sleep(delay)
                 marker = 0x80 if i == len(payloads) - 1 else 0
                 header = build_header(marker | self.payload_type, seq, ts, self.ssrc)
                 self.transport.send_rtp(header + self.ext.block(abs_send_time_now(), -1) + payload)
@@ -182,6 +204,7 @@ class CountingSubscriber:
         self.highest = 0  # extended
         self._last = 0
         self.media_ssrcs: set[int] = set()
+        self.flowing = asyncio.Event()
 
     async def answer(self, offer_sdp: str) -> str:
         from aiortc import RTCSessionDescription
@@ -203,6 +226,7 @@ class CountingSubscriber:
         seq = (data[2] << 8) | data[3]
         self.received += 1
         if self.first is None:
+            self.flowing.set()
             self.first = seq
             self.highest = seq
             self._last = seq
@@ -300,9 +324,22 @@ class _Server:
             for sender in pc.getSenders():
                 report = await sender.getStats()
                 total += sum(
-                    getattr(s, "packetsSent", 0) for s in report.values() if s.type == "outbound-rtp"
+                    getattr(s, "packetsSent", 0)
+                    for s in report.values()
+                    if s.type == "outbound-rtp"
                 )
         return total
+
+    def source_stats(self) -> dict[str, Any]:
+        if self.mode != "sfu":
+            return {}
+        endpoints = self.worker.stats()["endpoints"]
+        return {
+            "source": endpoints["pub"]["sources"]["pub:video"],
+            "rx_packets": endpoints["pub"]["rx_packets"],
+            "rx_errors": endpoints["pub"]["rx_errors"],
+            "tx_dropped": sum(e["tx_dropped"] for e in endpoints.values()),
+        }
 
     async def close(self) -> None:
         if self.worker is not None:
@@ -316,71 +353,100 @@ def _cpu_seconds() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-async def _serve_async(conn: multiprocessing.connection.Connection, mode: str) -> None:
+async def _serve_async(mode: str) -> None:
+    """The server side: JSON commands one per line on stdin, replies on stdout."""
     loop = asyncio.get_running_loop()
     server = _Server(mode)
     await server.start()
+    out = sys.stdout
+
+    def reply(value: Any) -> None:
+        out.write(json.dumps(value) + "\n")
+        out.flush()
+
     while True:
-        command, *args = await loop.run_in_executor(None, conn.recv)
+        line = await loop.run_in_executor(None, sys.stdin.readline)
+        if not line:
+            await server.close()
+            return
+        command, *args = json.loads(line)
         try:
             if command == "publish":
-                conn.send(await server.publish(args[0]))
+                reply(await server.publish(args[0]))
             elif command == "subscribe":
-                conn.send(await server.subscribe(args[0]))
+                reply(await server.subscribe(args[0]))
             elif command == "answer":
                 await server.answer(args[0], args[1])
-                conn.send(None)
+                reply(None)
             elif command == "measure":
                 if args[0]:
                     server.profiler = cProfile.Profile()
                     server.profiler.enable()
-                conn.send((await server.forwarded(), _cpu_seconds(), time.monotonic()))
+                reply([await server.forwarded(), _cpu_seconds(), time.monotonic()])
             elif command == "finish":
                 profile = ""
                 if server.profiler is not None:
                     server.profiler.disable()
-                    out = io.StringIO()
-                    stats = pstats.Stats(server.profiler, stream=out)
+                    text = io.StringIO()
+                    stats = pstats.Stats(server.profiler, stream=text)
                     stats.sort_stats("tottime").print_stats(18)
-                    profile = out.getvalue()
+                    profile = text.getvalue()
                     server.profiler = None
                 cpu, now = _cpu_seconds(), time.monotonic()
-                conn.send((await server.forwarded(), cpu, now, profile))
+                reply([await server.forwarded(), cpu, now, profile, server.source_stats()])
             elif command == "quit":
                 await server.close()
-                conn.send(None)
+                reply(None)
                 return
         except Exception as exc:
-            conn.send(exc)
-
-
-def _serve(conn: multiprocessing.connection.Connection, mode: str) -> None:
-    import uvloop
-
-    uvloop.run(_serve_async(conn, mode))
+            reply({"error": repr(exc)})
 
 
 class _ServerProcess:
+    """The server under test in its own Python process, driven over its stdin/stdout."""
+
     def __init__(self, mode: str) -> None:
-        ctx = multiprocessing.get_context("spawn")
-        self.conn, child = ctx.Pipe()
-        self.process = ctx.Process(target=_serve, args=(child, mode), daemon=True)
-        self.process.start()
+        self.mode = mode
+        self.process: asyncio.subprocess.Process | None = None
+
+    async def start(self) -> None:
+        env = dict(os.environ)
+        env["PYTHONPATH"] = _PACKAGE_ROOT + os.pathsep + env.get("PYTHONPATH", "")
+        self.process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "sfu.bench",
+            "serve",
+            self.mode,
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            env=env,
+            limit=1 << 24,
+        )
 
     async def call(self, *command: Any) -> Any:
-        loop = asyncio.get_running_loop()
-        self.conn.send(command)
-        result = await loop.run_in_executor(None, self.conn.recv)
-        if isinstance(result, Exception):
-            raise result
+        assert self.process is not None
+        assert self.process.stdin is not None and self.process.stdout is not None
+        self.process.stdin.write((json.dumps(command) + "\n").encode())
+        await self.process.stdin.drain()
+        line = await asyncio.wait_for(self.process.stdout.readline(), 60)
+        if not line:
+            raise RuntimeError(f"{self.mode} server exited")
+        result = json.loads(line)
+        if isinstance(result, dict) and "error" in result:
+            raise RuntimeError(f"{self.mode} server: {result['error']}")
         return result
 
     async def stop(self) -> None:
+        if self.process is None:
+            return
         with contextlib.suppress(Exception):
             await asyncio.wait_for(self.call("quit"), 20)
-        self.process.join(5)
-        if self.process.is_alive():
+        try:
+            await asyncio.wait_for(self.process.wait(), 5)
+        except TimeoutError:
             self.process.kill()
+            await self.process.wait()
 
 
 # ---------------------------------------------------------------------------------------
@@ -415,6 +481,7 @@ async def measure(
     """Run one server (``"sfu"`` or ``"relay"``) with one clip publisher and
     ``subscribers`` counting subscribers; measure over ``seconds`` after ``warmup``."""
     server = _ServerProcess(mode)
+    await server.start()
     publisher = ClipPublisher(clip)
     subs = [CountingSubscriber() for _ in range(subscribers)]
     started = time.monotonic()
@@ -431,15 +498,15 @@ async def measure(
         for i in range(subscribers):  # the server handles one command at a time anyway
             await join(i)
         setup = time.monotonic() - started
-        deadline = time.monotonic() + 30
-        while sum(1 for s in subs if s.received) < subscribers and time.monotonic() < deadline:
-            await asyncio.sleep(0.1)
+        publisher.play()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(asyncio.gather(*(s.flowing.wait() for s in subs)), 30)
         await asyncio.sleep(warmup)
         before = [s.snapshot() for s in subs]
         published0 = publisher.sent
         fwd0, cpu0, t0 = await server.call("measure", profile)
         await asyncio.sleep(seconds)
-        fwd1, cpu1, t1, profile_text = await server.call("finish")
+        fwd1, cpu1, t1, profile_text, source_stats = await server.call("finish")
         after = [s.snapshot() for s in subs]
         received = sum(a[0] - b[0] for a, b in zip(after, before, strict=True))
         expected = sum(a[1] - b[1] for a, b in zip(after, before, strict=True))
@@ -456,6 +523,7 @@ async def measure(
             published_packets=publisher.sent - published0,
             profile=profile_text,
             setup_seconds=setup,
+            extra={"server": source_stats, "publisher_sent": publisher.sent},
         )
     finally:
         for s in subs:
@@ -491,7 +559,7 @@ async def run_forwarding_benchmark(
         "seconds": round(sfu.seconds, 2),
         "setup_seconds": round(sfu.setup_seconds, 2),
     }
-    report: dict[str, Any] = {"metrics": metrics, "profile": sfu.profile}
+    report: dict[str, Any] = {"metrics": metrics, "profile": sfu.profile, "sfu": sfu.extra}
     if baseline:
         n = baseline_subscribers if baseline_subscribers is not None else subscribers
         base = await measure("relay", n, seconds, clip)
@@ -505,19 +573,29 @@ async def run_forwarding_benchmark(
     return report
 
 
-def forwarding_benchmark(subscribers: int = 50, seconds: float = 10.0, **kwargs: Any) -> dict[str, Any]:
+def forwarding_benchmark(
+    subscribers: int = 50, seconds: float = 10.0, **kwargs: Any
+) -> dict[str, Any]:
     """Synchronous wrapper of :func:`run_forwarding_benchmark`, on uvloop."""
     import uvloop
 
     return uvloop.run(run_forwarding_benchmark(subscribers, seconds, **kwargs))
 
 
-if __name__ == "__main__":
-    import json
-    import sys
+def main(argv: list[str]) -> None:
+    """``python -m sfu.bench [SUBSCRIBERS [SECONDS]]`` prints a report;
+    ``python -m sfu.bench serve sfu|relay`` is the server side of a run."""
+    import uvloop
 
-    n = int(sys.argv[1]) if len(sys.argv) > 1 else 20
-    secs = float(sys.argv[2]) if len(sys.argv) > 2 else 5.0
+    if argv and argv[0] == "serve":
+        uvloop.run(_serve_async(argv[1]))
+        return
+    n = int(argv[0]) if argv else 20
+    secs = float(argv[1]) if len(argv) > 1 else 5.0
     result = forwarding_benchmark(n, secs, profile=True)
     print(result.pop("profile"))
     print(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

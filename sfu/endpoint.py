@@ -50,8 +50,10 @@ class Endpoint:
         endpoint_id: str,
         host_addresses: Sequence[str] | None,
         on_state: StateCallback,
+        socket_buffer: int = 0,
     ) -> None:
         self.id = endpoint_id
+        self._socket_buffer = socket_buffer
         self._hosts = host_addresses
         self._on_state = on_state
         self.publish_pc: RTCPeerConnection | None = None
@@ -131,6 +133,8 @@ class Endpoint:
             source.rtcp_ssrc = self._rtcp_ssrc
         if any(s.is_video for s in self.sources.values()) and abs_id:
             self._estimator = adapter.BitrateEstimator()
+        if self._socket_buffer:
+            transport.set_socket_buffers(self._socket_buffer)
         transport.attach(self._on_publish_rtp, self._on_publish_rtcp)
         return local_sdp
 
@@ -165,6 +169,8 @@ class Endpoint:
             self.slots[slot_id] = slot
             self.slot_by_ssrc[ssrc] = slot
             adapter.hook_sender_reports(t.sender, self._report_provider(slot), transport)
+        if self._socket_buffer:
+            transport.set_socket_buffers(self._socket_buffer)
         transport.attach(self._on_subscribe_rtp, self._on_subscribe_rtcp)
         return pc.localDescription.sdp
 

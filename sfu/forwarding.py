@@ -17,9 +17,11 @@ from collections.abc import Callable
 
 from . import rtcp
 from .rtp import (
+    PICTURE_ID_BYTES,
     ExtensionLayout,
     InPacket,
     build_header,
+    pack_header,
     parse_h264,
     parse_vp8,
     rewrite_vp8_descriptor,
@@ -28,6 +30,8 @@ from .rtp import (
 #: Minimum time between two keyframe requests to one source, and the retry period
 #: while a slot waits for a keyframe to switch.
 KEYFRAME_RETRY_S = 0.3
+#: Slots re-pointed within this time of a keyframe request share it.
+KEYFRAME_BATCH_S = 0.05
 #: Subscriber keyframe requests (PLI/FIR) are forwarded at most this often per source.
 PLI_THROTTLE_S = 0.3
 #: Packets kept per source to answer NACKs (a power of two).
@@ -41,6 +45,8 @@ NACK_RETRY_S = 0.08
 EPOCHS_KEPT = 4
 
 SendFn = Callable[[bytes], bool]
+
+_LEVEL_BYTES = [bytes([i]) for i in range(128)]
 
 
 class Source:
@@ -262,6 +268,9 @@ class Slot:
         "endpoint_id",
         "epochs",
         "ext",
+        "ext_head",
+        "ext_kind",
+        "ext_tail",
         "id",
         "kind",
         "last_pid",
@@ -315,6 +324,9 @@ class Slot:
         self.pt_by_codec: dict[str, int] = {}
         self.rtx_pt_by_codec: dict[str, int] = {}
         self.ext = ExtensionLayout(None, 0, 0, "")
+        self.ext_head = self.ext.head
+        self.ext_tail = self.ext.tail
+        self.ext_kind = 0
         self.seq_off = 0
         self.ts_off = 0
         self.pid_off = 0
@@ -347,6 +359,9 @@ class Slot:
         self.pt_by_codec = pt_by_codec
         self.rtx_pt_by_codec = rtx_pt_by_codec
         self.ext = ext
+        self.ext_head = ext.head
+        self.ext_tail = ext.tail
+        self.ext_kind = ext.kind_code
 
     # -- routing ------------------------------------------------------------------------
 
@@ -365,7 +380,8 @@ class Slot:
         self.pending = source
         source.pending.append(self)
         if source.is_video:
-            source.request_keyframe(now, min_interval=0.0)
+            # One request serves every slot that points here at about the same time.
+            source.request_keyframe(now, min_interval=KEYFRAME_BATCH_S)
 
     def _cancel_pending(self) -> None:
         if self.pending is not None:
@@ -423,6 +439,8 @@ class Slot:
     # -- per packet ---------------------------------------------------------------------
 
     def forward(self, p: InPacket, codec: str, abs_send_time: bytes) -> None:
+        """Rewrite one packet of the current source into this slot and send it. This is
+        the per-packet, per-subscriber path: keep it flat."""
         if (p.seq - self.start_seq) & 0x8000:
             return  # older than the switch to this source
         pt = self.pt_by_codec.get(codec)
@@ -431,19 +449,26 @@ class Slot:
             return
         seq = (p.seq + self.seq_off) & 0xFFFF
         ts = (p.timestamp + self.ts_off) & 0xFFFFFFFF
-        if p.descriptor:
+        tl0 = -1
+        if p.desc_head:
+            pid = (p.picture_id + self.pid_off) & 0x7FFF
+            desc = p.desc_head + PICTURE_ID_BYTES[pid] + p.desc_tail
+        elif p.descriptor:
             desc, pid, tl0 = rewrite_vp8_descriptor(p, self.pid_off, self.tl0_off)
         else:
-            desc, pid, tl0 = b"", -1, -1
-        packet = (
-            build_header(p.marker | pt, seq, ts, self.ssrc)
-            + self.ext.block(abs_send_time, p.audio_level)
-            + desc
-            + p.rest
-        )
-        self.send(packet)
+            desc, pid = b"", -1
+        kind = self.ext_kind
+        if kind == 1:
+            ext = self.ext_head + abs_send_time + self.ext_tail
+        elif kind == 2:
+            level = p.audio_level
+            ext = self.ext_head + _LEVEL_BYTES[level if level >= 0 else 127] + self.ext_tail
+        else:
+            ext = self.ext_head + self.ext_tail
+        rest = p.rest
+        self.send(b"".join((pack_header(0x90, p.marker | pt, seq, ts, self.ssrc), ext, desc, rest)))
         self.packets += 1
-        self.octets += len(desc) + len(p.rest)
+        self.octets += len(desc) + len(rest)
         if not self.started or (seq - self.last_seq) & 0xFFFF < 0x8000:
             self.started = True
             self.last_seq = seq

@@ -41,6 +41,8 @@ class InPacket:
         "abs_send_time",
         "arrival",
         "audio_level",
+        "desc_head",
+        "desc_tail",
         "descriptor",
         "keyframe",
         "marker",
@@ -69,6 +71,8 @@ class InPacket:
         self.size = 0
         self.rest = b""
         self.descriptor = b""
+        self.desc_head = b""
+        self.desc_tail = b""
         self.keyframe = False
         self.start = True
         self.picture_id = -1
@@ -191,6 +195,11 @@ def parse_vp8(p: InPacket) -> None:
     p.keyframe = p.start and pos < n and (payload[pos] & 0x01) == 0
     p.descriptor = payload[:pos]
     p.rest = payload[pos:]
+    if p.picture_id_wide and p.tl0 < 0:
+        # The common case (one 15-bit PictureID, no TL0PICIDX) is rewritten by a slot as
+        # head + new picture id + tail, without a bytearray round trip.
+        p.desc_head = payload[: p.picture_id_pos]
+        p.desc_tail = payload[p.picture_id_pos + 2 : pos]
 
 
 def parse_h264(p: InPacket) -> None:
@@ -245,6 +254,12 @@ def rewrite_vp8_descriptor(
     return bytes(buf), pid, tl0
 
 
+#: The two bytes of every 15-bit VP8 PictureID (M bit set), precomputed.
+PICTURE_ID_BYTES: list[bytes] = [bytes([0x80 | (i >> 8), i & 0xFF]) for i in range(0x8000)]
+
+pack_header = _HDR.pack
+
+
 def build_header(marker_pt: int, seq: int, timestamp: int, ssrc: int) -> bytes:
     """A 12-byte RTP header with the extension bit set (an extension block follows)."""
     return _HDR.pack(0x90, marker_pt, seq, timestamp, ssrc)
@@ -258,7 +273,7 @@ class ExtensionLayout:
     block is ``head + value + tail``.
     """
 
-    __slots__ = ("head", "tail", "value_kind")
+    __slots__ = ("head", "kind_code", "tail", "value_kind")
 
     def __init__(self, mid: str | None, mid_id: int, value_id: int, value_kind: str) -> None:
         elements = b""
@@ -275,6 +290,8 @@ class ExtensionLayout:
         words = (total + 3) // 4
         self.head = b"\xbe\xde" + _U16.pack(words) + elements
         self.tail = b"\x00" * (words * 4 - total)
+        #: 1: abs-send-time follows head, 2: audio level, 0: nothing.
+        self.kind_code = {"abs": 1, "level": 2}.get(self.value_kind, 0)
 
     def block(self, abs_send_time: bytes, audio_level: int) -> bytes:
         if self.value_kind == "abs":

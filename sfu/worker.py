@@ -67,6 +67,8 @@ class WorkerConfig:
     report_interval: float = 1.0
     #: Housekeeping period: keyframe retries, NACK retries.
     tick_interval: float = 0.05
+    #: Kernel socket buffer size asked for on every connection (0: system default).
+    socket_buffer_bytes: int = 1 << 21
 
 
 ConnectedCb = Callable[[str, str], None]  # (endpoint_id, "publish" | "subscribe")
@@ -156,7 +158,12 @@ class Worker:
             await self.start()
         if endpoint_id in self._endpoints:
             raise SfuError(f"endpoint {endpoint_id!r} exists")
-        endpoint = Endpoint(endpoint_id, self.config.host_addresses, self._on_state)
+        endpoint = Endpoint(
+            endpoint_id,
+            self.config.host_addresses,
+            self._on_state,
+            self.config.socket_buffer_bytes,
+        )
         self._endpoints[endpoint_id] = endpoint
         try:
             answer = None
