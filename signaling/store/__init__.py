@@ -7,9 +7,11 @@ __all__ = ["EventStore", "MemoryStore", "StoreConflict", "Update", "open_store"]
 
 
 async def open_store(redis_url: str = "") -> EventStore:
-    """The in-memory store when ``redis_url`` is empty; a Redis store is a later addition."""
+    """The in-memory store when ``redis_url`` is empty, else the Redis store."""
     if redis_url:
-        raise NotImplementedError(
-            "the Redis store is not available yet; run without --redis for one process"
-        )
+        from signaling.store.redis import RedisStore
+
+        store = RedisStore.from_url(redis_url)
+        await store.ping()
+        return store
     return MemoryStore()

@@ -2,24 +2,27 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+import asyncio
+import itertools
+from collections.abc import AsyncIterator
 
 import pytest
 
 from signaling.model import Event, NotFound, build_demo_event
 from signaling.store import EventStore, MemoryStore
+from signaling.store.redis import RedisStore
 
-StoreFactory = Callable[[], Awaitable[EventStore]]
-
-
-async def _memory() -> EventStore:
-    return MemoryStore()
+_prefixes = itertools.count()
 
 
-@pytest.fixture(params=[_memory], ids=["memory"])
+@pytest.fixture(params=["memory", pytest.param("redis", marks=pytest.mark.redis)])
 async def store(request: pytest.FixtureRequest) -> AsyncIterator[EventStore]:
-    factory: StoreFactory = request.param
-    instance = await factory()
+    instance: EventStore
+    if request.param == "memory":
+        instance = MemoryStore()
+    else:
+        url = request.getfixturevalue("redis_url")
+        instance = RedisStore.from_url(url, prefix=f"test{next(_prefixes)}")
     await instance.create(build_demo_event(1000.0))
     yield instance
     await instance.close()
@@ -75,3 +78,30 @@ async def test_profiles(store: EventStore) -> None:
     assert profile is not None
     profile["name"] = "changed"  # callers get a copy
     assert (await store.get_profile("p9")) == {"name": "Ana", "interests": ["health"]}
+
+
+async def test_concurrent_updates_are_all_applied(store: EventStore) -> None:
+    async def add(i: int) -> None:
+        await store.update(lambda e: e.add_participant(f"p{i}", f"P{i}", "attendee", 1001.0))
+        await store.update(lambda e: e.join(f"p{i}", "main-stage", 1002.0))
+
+    before = (await store.get()).version
+    await asyncio.gather(*(add(i) for i in range(30)))
+    current = await store.get()
+    assert current.count("main-stage") == 30
+    assert current.version == before + 60
+    assert current.check_invariants() == []
+
+
+async def test_two_store_instances_share_state(
+    store: EventStore, request: pytest.FixtureRequest
+) -> None:
+    if not isinstance(store, RedisStore):
+        pytest.skip("only a shared store has a second instance")
+    other = RedisStore.from_url(request.getfixturevalue("redis_url"), prefix=store._prefix)
+    try:
+        await other.update(lambda e: e.add_participant("x", "X", "attendee", 1001.0))
+        await store.update(lambda e: e.join("x", "booth-02", 1002.0))
+        assert (await other.get()).participants["x"].space_id == "booth-02"
+    finally:
+        await other.close()
