@@ -51,7 +51,7 @@ class RedisStore(EventStore):
             raise LookupError("no event has been created in this store")
         return self._load(raw)
 
-    def _load(self, raw: bytes) -> Event:
+    def _load(self, raw: bytes | str) -> Event:
         data = _decode.decode(raw)
         cached = self._cached
         if cached is not None and cached.version == data.get("version"):
