@@ -166,7 +166,9 @@ def fast_protect(session: Any) -> Callable[[bytes], bytes | None]:
     length = _ffi.new("int *")
     protect = _lib.srtp_protect
 
-    def run(packet: bytes) -> bytes | None:
+    def run(packet: bytes, _keep_alive: Any = session) -> bytes | None:
+        # The session (default argument) owns the libsrtp context ``srtp`` points into:
+        # this closure keeps it alive.
         n = len(packet)
         if n > limit:
             return None

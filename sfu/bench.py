@@ -257,6 +257,7 @@ class _Server:
         self.relay: Any = None
         self.track_ready = asyncio.Event()
         self.profiler: cProfile.Profile | None = None
+        self.split = (0.0, 0.0)
 
     async def start(self) -> None:
         if self.mode == "sfu":
@@ -353,6 +354,11 @@ def _cpu_seconds() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
+def _cpu_split() -> tuple[float, float]:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime, usage.ru_stime
+
+
 async def _serve_async(mode: str) -> None:
     """The server side: JSON commands one per line on stdin, replies on stdout."""
     loop = asyncio.get_running_loop()
@@ -379,6 +385,7 @@ async def _serve_async(mode: str) -> None:
                 await server.answer(args[0], args[1])
                 reply(None)
             elif command == "measure":
+                server.split = _cpu_split()
                 if args[0]:
                     server.profiler = cProfile.Profile()
                     server.profiler.enable()
@@ -393,7 +400,11 @@ async def _serve_async(mode: str) -> None:
                     profile = text.getvalue()
                     server.profiler = None
                 cpu, now = _cpu_seconds(), time.monotonic()
-                reply([await server.forwarded(), cpu, now, profile, server.source_stats()])
+                user, system = _cpu_split()
+                extra = server.source_stats()
+                extra["user_seconds"] = round(user - server.split[0], 3)
+                extra["system_seconds"] = round(system - server.split[1], 3)
+                reply([await server.forwarded(), cpu, now, profile, extra])
             elif command == "quit":
                 await server.close()
                 reply(None)

@@ -4,10 +4,12 @@ loudly when an internal it relies on disappears."""
 from __future__ import annotations
 
 import asyncio
+import gc
 import struct
 
 import aioice.ice
 import aiortc
+import pylibsrtp
 import pytest
 from aiortc import RTCConfiguration, RTCPeerConnection, RTCRtpSender
 from aiortc.rtp import RtcpByePacket, RtcpSenderInfo, RtcpSrPacket
@@ -181,3 +183,24 @@ def test_bitrate_estimator_reports_an_estimate() -> None:
         reported |= est.add(abs_time, 1000 + i * 5, 1000, 1234)
     assert reported
     assert est.bitrate is not None and est.bitrate > 100_000
+
+
+def _session(key: bytes) -> pylibsrtp.Session:
+    return pylibsrtp.Session(
+        pylibsrtp.Policy(
+            key=key,
+            ssrc_type=pylibsrtp.Policy.SSRC_ANY_OUTBOUND,
+            srtp_profile=pylibsrtp.Policy.SRTP_PROFILE_AES128_CM_SHA1_80,
+        )
+    )
+
+
+def test_fast_protect_matches_pylibsrtp_and_keeps_its_session_alive() -> None:
+    key = bytes(range(30))
+    reference = _session(key)
+    protect = adapter.fast_protect(_session(key))  # the only reference to that session
+    gc.collect()
+    for seq in range(50):
+        packet = _rtp(seq, 42, b"x" * (seq * 20))
+        assert protect(packet) == reference.protect(packet)
+    assert protect(_rtp(60, 42, bytes(1500))) is None  # too long: refused, not raised
