@@ -226,6 +226,8 @@ class Worker:
                 source = self._sources.get(source_id)
                 if source is None:
                     raise RoutingError(f"no source {source_id!r}")
+                if source.closed:
+                    raise RoutingError(f"source {source_id!r} has stopped")
                 if source.kind != slot.kind:
                     raise RoutingError(
                         f"slot {slot_id!r} is {slot.kind}, source {source_id!r} {source.kind}"
@@ -281,6 +283,7 @@ class Worker:
                 "sources": {
                     s.id: {
                         "kind": s.kind,
+                        "codecs": sorted(set(s.codecs.values())),
                         "ssrc": s.ssrc,
                         "received": s.received,
                         "bytes": s.bytes_received,
@@ -322,10 +325,12 @@ class Worker:
             return
         if state == "connected" and self.on_connected is not None:
             self.on_connected(endpoint.id, role)
-        elif state == "failed":
+        elif state in ("failed", "closed"):
+            # "closed" while the endpoint is still ours means the participant's side
+            # went away (DTLS close): its media stops, and the control plane is told.
             endpoint.stop_media()
             if self.on_failed is not None:
-                self.on_failed(endpoint.id, f"{role} connection failed")
+                self.on_failed(endpoint.id, f"{role} connection {state}")
 
     async def _housekeeping(self) -> None:
         loop = asyncio.get_event_loop()

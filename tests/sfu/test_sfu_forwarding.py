@@ -254,3 +254,58 @@ async def test_audio_levels_rank_the_speaker(
         lambda: worker.audio_levels().get("alice:audio", 127) < 30, 5, "alice's tone is loud"
     )
     assert worker.audio_levels()["bob:audio"] == 127  # silence
+
+
+async def test_events_connected_sources_and_failure(worker: Worker) -> None:
+    connected: list[tuple[str, str]] = []
+    added: list[tuple[str, str]] = []
+    failed: list[str] = []
+    worker.on_connected = lambda endpoint, role: connected.append((endpoint, role))
+    worker.on_source_added = lambda info: added.append((info.source_id, info.kind))
+    worker.on_failed = lambda endpoint, reason: failed.append(endpoint)
+    a = Publisher("alice", RED)
+    s = Subscriber("sam")
+    try:
+        await a.join(worker)
+        await s.join(worker, video_slots=1, audio_slots=0)
+        assert sorted(added) == [("alice:audio", "audio"), ("alice:video", "video")]
+        await wait_for(
+            lambda: {("alice", "publish"), ("sam", "subscribe")} <= set(connected), 10, "connected"
+        )
+        worker.set_routing("sam", {"v0": "alice:video"})
+        await wait_for(lambda: near(s.slot_colour("v0"), RED), 10, "red on v0")
+        await a.close()  # alice's browser goes away
+        await wait_for(lambda: failed == ["alice"], 10, "alice reported failed")
+        assert worker.routing("sam") == {"v0": None}
+    finally:
+        await s.close()
+        await a.close()
+
+
+async def test_h264_is_forwarded_where_negotiated() -> None:
+    from aiortc import RTCRtpSender
+
+    from sfu import WorkerConfig
+
+    async with Worker(
+        WorkerConfig(host_addresses=("127.0.0.1",), video_codecs=("VP8", "H264"))
+    ) as w:
+        a = Publisher("alice", BLUE)
+        h264 = [
+            c for c in RTCRtpSender.getCapabilities("video").codecs if c.mimeType == "video/H264"
+        ]
+        for t in a.pc.getTransceivers():
+            if t.kind == "video":
+                t.setCodecPreferences(h264)
+        s = Subscriber("sam")
+        try:
+            await a.join(w)
+            await s.join(w, video_slots=1, audio_slots=0)
+            w.set_routing("sam", {"v0": "alice:video"})
+            await wait_for(lambda: near(s.slot_colour("v0"), BLUE), 15, "blue over H264")
+            source = w.stats()["endpoints"]["alice"]["sources"]["alice:video"]  # type: ignore[index]
+            assert source["codecs"] == ["H264"]  # the publisher really sends H264
+            assert_continuous(s.seqs[s.slot_ssrc("v0")], "v0")
+        finally:
+            await s.close()
+            await a.close()
