@@ -9,10 +9,11 @@ import time
 from collections.abc import AsyncIterator
 
 import pytest
+from aiortc import RTCRtpSender
 from aiortc.rtp import RtcpPsfbPacket
 from sfu_peers import Publisher, Subscriber, near, unwrap, wait_for
 
-from sfu import RoutingError, Worker
+from sfu import RoutingError, Worker, WorkerConfig
 from sfu.rtp import NTP_EPOCH_OFFSET
 
 pytestmark = pytest.mark.media
@@ -283,10 +284,6 @@ async def test_events_connected_sources_and_failure(worker: Worker) -> None:
 
 
 async def test_h264_is_forwarded_where_negotiated() -> None:
-    from aiortc import RTCRtpSender
-
-    from sfu import WorkerConfig
-
     async with Worker(
         WorkerConfig(host_addresses=("127.0.0.1",), video_codecs=("VP8", "H264"))
     ) as w:
