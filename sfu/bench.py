@@ -593,13 +593,149 @@ def forwarding_benchmark(
     return uvloop.run(run_forwarding_benchmark(subscribers, seconds, **kwargs))
 
 
+# ---------------------------------------------------------------------------------------
+# Slot switch latency
+# ---------------------------------------------------------------------------------------
+
+
+def _colour_track(rgb: tuple[int, int, int]) -> Any:
+    import av
+    from aiortc import VideoStreamTrack
+
+    class ColourTrack(VideoStreamTrack):
+        def __init__(self) -> None:
+            super().__init__()
+            self.image = np.full((240, 320, 3), rgb, dtype=np.uint8)
+
+        async def recv(self) -> Any:
+            pts, time_base = await self.next_timestamp()
+            frame = av.VideoFrame.from_ndarray(self.image, format="rgb24")
+            frame.pts = pts
+            frame.time_base = time_base
+            return frame
+
+    return ColourTrack()
+
+
+class _KeyframeWatcher(CountingSubscriber):
+    """Notes when packets starting a VP8 keyframe arrive."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.keyframes: list[float] = []
+        self.first_packet: float | None = None
+        self.keyframe_seen = asyncio.Event()
+
+    def _count(self, data: bytes, arrival: float) -> None:
+        super()._count(data, arrival)
+        if self.first_packet is None:
+            self.first_packet = time.monotonic()
+        from .rtp import parse as parse_rtp
+        from .rtp import parse_vp8
+
+        p = parse_rtp(data, (0, 0, 0), arrival)
+        if p is not None and p.ssrc in self.media_ssrcs:
+            parse_vp8(p)
+            if p.keyframe:
+                self.keyframes.append(time.monotonic())
+                self.keyframe_seen.set()
+
+
+async def run_switching_benchmark(switches: int = 40, interval: float = 0.4) -> dict[str, Any]:
+    """Re-point one slot between two publishers ``switches`` times and measure the time
+    from ``set_routing`` to the first packet of the new source's keyframe at the
+    subscriber; a fresh join (endpoint creation to first packet) is measured too."""
+    from aiortc import RTCPeerConnection, RTCSessionDescription
+
+    from .worker import Worker, WorkerConfig
+
+    worker = Worker(WorkerConfig(host_addresses=(HOST,)))
+    await worker.start()
+    pubs: list[Any] = []
+    watchers: list[_KeyframeWatcher] = []
+    try:
+        for name, rgb in (("a", (220, 40, 40)), ("b", (40, 40, 220))):
+            pc = RTCPeerConnection(_config())
+            pc.addTrack(_colour_track(rgb))
+            pubs.append(pc)
+            with adapter.announced_addresses([HOST]):
+                await pc.setLocalDescription(await pc.createOffer())
+            result = await worker.create_endpoint(
+                name, pc.localDescription.sdp, video_slots=0, audio_slots=0
+            )
+            await pc.setRemoteDescription(
+                RTCSessionDescription(sdp=str(result.publish_answer_sdp), type="answer")
+            )
+
+        async def join(name: str, source: str) -> tuple[_KeyframeWatcher, float]:
+            started = time.monotonic()
+            watcher = _KeyframeWatcher()
+            watchers.append(watcher)
+            result = await worker.create_endpoint(name, None, video_slots=1, audio_slots=0)
+            answer = await watcher.answer(str(result.subscribe_offer_sdp))
+            await worker.set_subscribe_answer(name, answer)
+            worker.set_routing(name, {"v0": source})
+            await asyncio.wait_for(watcher.flowing.wait(), 20)
+            assert watcher.first_packet is not None
+            return watcher, watcher.first_packet - started
+
+        joins = []
+        watcher, join_s = await join("viewer", "a:video")
+        joins.append(join_s)
+        latencies: list[float] = []
+        for i in range(switches):
+            target = "b:video" if i % 2 == 0 else "a:video"
+            count = len(watcher.keyframes)
+            watcher.keyframe_seen.clear()
+            t0 = time.monotonic()
+            worker.set_routing("viewer", {"v0": target})
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(watcher.keyframe_seen.wait(), 5)
+            if len(watcher.keyframes) > count:
+                latencies.append(watcher.keyframes[count] - t0)
+            await asyncio.sleep(interval)
+        for i in range(3):
+            joins.append((await join(f"late{i}", "a:video"))[1])
+        ordered = sorted(latencies)
+
+        def pct(values: list[float], q: float) -> float:
+            return round(1000 * values[min(len(values) - 1, int(q * len(values)))], 1)
+
+        return {
+            "metrics": {
+                "switch_latency_ms": {
+                    "p50": pct(ordered, 0.5) if ordered else None,
+                    "p95": pct(ordered, 0.95) if ordered else None,
+                    "max": round(1000 * ordered[-1], 1) if ordered else None,
+                },
+                "switches": switches,
+                "switches_completed": len(latencies),
+                "fresh_join_ms": {
+                    "p50": pct(sorted(joins), 0.5),
+                    "max": round(1000 * max(joins), 1),
+                },
+            }
+        }
+    finally:
+        for w in watchers:
+            await w.close()
+        for pc in pubs:
+            await pc.close()
+        await worker.close()
+
+
 def main(argv: list[str]) -> None:
-    """``python -m sfu.bench [SUBSCRIBERS [SECONDS]]`` prints a report;
-    ``python -m sfu.bench serve sfu|relay`` is the server side of a run."""
+    """``python -m sfu.bench [SUBSCRIBERS [SECONDS]]`` prints a forwarding report;
+    ``python -m sfu.bench switching [N]`` a switch latency report;
+    ``python -m sfu.bench serve sfu|relay`` is the server side of a forwarding run."""
     import uvloop
 
     if argv and argv[0] == "serve":
         uvloop.run(_serve_async(argv[1]))
+        return
+    if argv and argv[0] == "switching":
+        count = int(argv[1]) if len(argv) > 1 else 40
+        print(json.dumps(uvloop.run(run_switching_benchmark(count)), indent=2))
         return
     n = int(argv[0]) if argv else 20
     secs = float(argv[1]) if len(argv) > 1 else 5.0
