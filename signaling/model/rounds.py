@@ -12,6 +12,7 @@ from .space import MAX_CAPACITY
 from .validation import (
     MAX_TEXT_CHARS,
     MAX_TITLE_CHARS,
+    check_choice,
     check_id,
     check_int,
     check_text,
@@ -132,6 +133,18 @@ class Round:
     assignments: dict[str, str] = field(default_factory=dict)
     broadcasts: list[Broadcast] = field(default_factory=list)
     closed_at: float | None = None
+
+    def __post_init__(self) -> None:
+        check_id(self.id, "id")
+        check_text(self.title, "title", MAX_TITLE_CHARS)
+        check_id(self.home_space_id, "home_space_id")
+        for room_id in self.room_ids:
+            check_id(room_id, "room_ids")
+        check_choice(self.mode, "mode", ASSIGN_MODES)
+        check_time(self.opened_at, "opened_at")
+        check_time(self.deadline, "deadline")
+        if self.closed_at is not None:
+            check_time(self.closed_at, "closed_at")
 
     @property
     def is_open(self) -> bool:

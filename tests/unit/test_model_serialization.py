@@ -116,6 +116,9 @@ def corrupt(mutate: Any) -> dict[str, Any]:
         lambda d: d["hand_queues"].pop("stage"),
         lambda d: d.update(lobby_id="stage"),
         lambda d: d["spaces"][1].update(kind="booth"),
+        lambda d: d["rounds"][0].update(mode="lottery"),
+        lambda d: d["rounds"][1].update(room_ids=["round-2-room-1"]),
+        lambda d: d["templates"][0].update(room_count=0),
     ],
 )
 def test_from_dict_rejects_inconsistent_data(mutate: Any) -> None:
