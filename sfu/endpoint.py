@@ -77,11 +77,14 @@ class Endpoint:
 
     # -- negotiation ----------------------------------------------------------------------
 
-    async def open_publish(self, offer_sdp: str) -> str:
-        """Answer the participant's publish offer; returns the answer SDP."""
+    async def open_publish(self, offer_sdp: str, video_codecs: Sequence[str]) -> str:
+        """Answer the participant's publish offer; returns the answer SDP. Only codecs the
+        slots can carry are accepted (``video_codecs``, and Opus)."""
         pc = RTCPeerConnection(_configuration())
         self.publish_pc = pc
         self._watch(pc, "publish")
+        allowed = {"video": {c.upper() for c in video_codecs}, "audio": {"OPUS"}}
+        offer_sdp = sdp.restrict_codecs(offer_sdp, allowed)
         await pc.setRemoteDescription(RTCSessionDescription(sdp=offer_sdp, type="offer"))
         answer = await pc.createAnswer()
         with adapter.announced_addresses(self._hosts):

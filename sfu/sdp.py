@@ -120,3 +120,64 @@ def _apply_attribute(section: MediaSection, attr: str, value: str) -> None:
         parts = value.split()
         if parts[0] == "FID" and len(parts) >= 3:
             section.fid_groups.append((int(parts[1]), int(parts[2])))
+
+
+def restrict_codecs(sdp: str, allowed: dict[str, set[str]]) -> str:
+    """Keep, in each audio/video m-line, only the codecs named in ``allowed[kind]`` (upper
+    case) and the RTX entries that repair them. The SFU answers with codecs it can
+    forward to every slot; an m-line left with no codec is kept unchanged (and refused by
+    the answer). Line endings are preserved."""
+    eol = "\r\n" if "\r\n" in sdp else "\n"
+    lines = sdp.split(eol)
+    out: list[str] = []
+    i = 0
+    while i < len(lines):
+        line = lines[i]
+        if not line.startswith("m="):
+            out.append(line)
+            i += 1
+            continue
+        j = i + 1
+        while j < len(lines) and not lines[j].startswith("m="):
+            j += 1
+        out.extend(_restrict_section(lines[i:j], allowed))
+        i = j
+    return eol.join(out)
+
+
+def _restrict_section(section: list[str], allowed: dict[str, set[str]]) -> list[str]:
+    parts = section[0][2:].split()
+    if len(parts) < 4 or parts[0] not in allowed:
+        return section
+    names: dict[int, str] = {}
+    apts: dict[int, int] = {}
+    for line in section[1:]:
+        value = line[2:].partition(":")[2]
+        try:
+            if line.startswith("a=rtpmap:"):
+                pt_text, _, encoding = value.partition(" ")
+                names[int(pt_text)] = encoding.split("/")[0].upper()
+            elif line.startswith("a=fmtp:") and "apt=" in value:
+                pt_text, _, params = value.partition(" ")
+                for param in params.split(";"):
+                    key, _, val = param.strip().partition("=")
+                    if key == "apt":
+                        apts[int(pt_text)] = int(val)
+        except ValueError:
+            continue
+    wanted = allowed[parts[0]]
+    keep = {pt for pt, name in names.items() if name in wanted}
+    keep |= {pt for pt, apt in apts.items() if apt in keep and names.get(pt) == "RTX"}
+    if not keep:
+        return section
+    formats = [p for p in parts[3:] if p.isdigit() and int(p) in keep]
+    out = ["m=" + " ".join(parts[:3] + formats)]
+    for line in section[1:]:
+        for prefix in ("a=rtpmap:", "a=fmtp:", "a=rtcp-fb:"):
+            if line.startswith(prefix):
+                pt_text = line[len(prefix) :].split(" ", 1)[0]
+                if pt_text.isdigit() and int(pt_text) not in keep:
+                    break
+        else:
+            out.append(line)
+    return out

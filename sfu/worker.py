@@ -168,7 +168,7 @@ class Worker:
         try:
             answer = None
             if publish_offer_sdp is not None:
-                answer = await endpoint.open_publish(publish_offer_sdp)
+                answer = await endpoint.open_publish(publish_offer_sdp, self.config.video_codecs)
             offer = None
             if video_slots or audio_slots:
                 offer = await endpoint.open_subscribe(
