@@ -17,8 +17,9 @@ What is used, and why:
   arrival, and outgoing packets go straight to the selected pair's socket.
 - ``RTCRtpSender._ssrc`` / ``_rtx_ssrc``: the SSRCs a slot announces in its SDP; forwarded
   packets are rewritten to them.
-- ``RTCRtpSender._send_rtcp``: replaced on each slot's sender so its periodic sender
-  report carries the forwarded source's clock instead of counters that stay at zero.
+- ``RTCRtpSender._run_rtcp`` and the ``__rtcp_started`` / ``__rtcp_exited`` events it
+  sets: replaced on each slot's sender, whose own reports would carry counters that stay
+  at zero; the worker sends reports mapped from the forwarded source instead.
 - ``RTCRtpSender._ssrc`` of a publish transceiver: the sender SSRC of upstream RTCP.
 - ``pylibsrtp.Session._srtp`` / ``_cdata`` / ``_buffer`` and ``pylibsrtp._binding.lib``:
   encryption without the per-call allocation of ``Session.protect`` (about 2 us saved
@@ -129,25 +130,25 @@ def rtcp_sender_ssrc(transceiver: RTCRtpTransceiver) -> int:
     return int(transceiver.sender._ssrc)
 
 
-SenderReportProvider = Callable[[], bytes | None]
+def park_sender_rtcp(sender: RTCRtpSender) -> None:
+    """Replace the sender's RTCP loop (started when the connection is up) by one that
+    only waits to be stopped. aiortc's loop would wake every second per slot to send a
+    report saying NTP 0 / RTP 0 (its counters are filled only by its own RTP loop, which
+    forwarding bypasses); the worker sends one compound report per subscriber instead.
+    ``RTCRtpSender.stop()`` waits on the two events set here."""
+    started = sender._RTCRtpSender__rtcp_started  # type: ignore[attr-defined]
+    exited = sender._RTCRtpSender__rtcp_exited  # type: ignore[attr-defined]
 
+    async def _run_rtcp() -> None:
+        started.set()
+        try:
+            await asyncio.get_running_loop().create_future()
+        except asyncio.CancelledError:
+            pass
+        finally:
+            exited.set()
 
-def hook_sender_reports(
-    sender: RTCRtpSender, provider: SenderReportProvider, transport: PeerTransport
-) -> None:
-    """Replace the sender's periodic report with ``provider()`` (raw RTCP, or None to send
-    nothing). aiortc's own report would say NTP 0 / RTP 0, as its counters are only filled
-    by its own RTP loop, which forwarding bypasses. The closing BYE is passed through."""
-
-    async def _send_rtcp(packets: list[Any]) -> None:
-        if packets and type(packets[0]).__name__ == "RtcpSrPacket":
-            data = provider()
-        else:
-            data = b"".join(bytes(p) for p in packets)
-        if data:
-            transport.send_rtcp(data)
-
-    sender._send_rtcp = _send_rtcp  # type: ignore[method-assign]
+    sender._run_rtcp = _run_rtcp  # type: ignore[method-assign]
 
 
 # ---------------------------------------------------------------------------------------
@@ -218,6 +219,9 @@ class PeerTransport:
     @property
     def ready(self) -> bool:
         """Whether SRTP keys exist and a candidate pair is selected."""
+        return self.is_ready()
+
+    def is_ready(self) -> bool:
         return self.dtls._tx_srtp is not None and 1 in self._nominated
 
     def attach(self, on_rtp: RtpHandler, on_rtcp: RtcpHandler) -> None:
@@ -407,10 +411,16 @@ async def self_test() -> None:
     try:
         transceiver = pc.addTransceiver(ParkedTrack("video"), direction="sendonly")
         sender = transceiver.sender
-        for attr in ("_ssrc", "_rtx_ssrc", "_send_rtcp", "_run_rtcp"):
+        for attr in (
+            "_ssrc",
+            "_rtx_ssrc",
+            "_run_rtcp",
+            "_RTCRtpSender__rtcp_started",
+            "_RTCRtpSender__rtcp_exited",
+        ):
             _require(sender, attr, "RTCRtpSender")
-        if not asyncio.iscoroutinefunction(sender._send_rtcp):
-            raise AdapterError("RTCRtpSender._send_rtcp is no longer a coroutine function")
+        if not asyncio.iscoroutinefunction(sender._run_rtcp):
+            raise AdapterError("RTCRtpSender._run_rtcp is no longer a coroutine function")
         dtls = sender.transport
         for attr in ("_rx_srtp", "_tx_srtp", "transport"):
             _require(dtls, attr, "RTCDtlsTransport")

@@ -99,8 +99,10 @@ def packetize_vp8(frame: bytes, picture_id: int) -> list[bytes]:
 
 def _config() -> Any:
     from aiortc import RTCConfiguration
+    from aiortc.rtcconfiguration import RTCBundlePolicy
 
-    return RTCConfiguration(iceServers=[])
+    # max-bundle: aiortc's default policy leaves some m-lines off the bundle transport.
+    return RTCConfiguration(iceServers=[], bundlePolicy=RTCBundlePolicy.MAX_BUNDLE)
 
 
 class ClipPublisher:

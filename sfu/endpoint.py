@@ -168,10 +168,19 @@ class Endpoint:
         self.subscribe_transport = transport
         for kind, slot_id, t in transceivers:
             ssrc, rtx_ssrc = adapter.sender_ssrcs(t.sender)
-            slot = Slot(slot_id, self.id, kind, t.mid, ssrc, rtx_ssrc, transport.send_rtp)
+            slot = Slot(
+                slot_id,
+                self.id,
+                kind,
+                t.mid,
+                ssrc,
+                rtx_ssrc,
+                transport.send_rtp,
+                transport.is_ready,
+            )
             self.slots[slot_id] = slot
             self.slot_by_ssrc[ssrc] = slot
-            adapter.hook_sender_reports(t.sender, self._report_provider(slot), transport)
+            adapter.park_sender_rtcp(t.sender)
         if self._socket_buffer:
             transport.set_socket_buffers(self._socket_buffer)
         transport.attach(self._on_subscribe_rtp, self._on_subscribe_rtcp)
@@ -222,14 +231,6 @@ class Endpoint:
         def _changed() -> None:
             self.states[role] = pc.connectionState
             self._on_state(self, role, pc.connectionState)
-
-    def _report_provider(self, slot: Slot) -> Callable[[], bytes | None]:
-        loop = asyncio.get_event_loop()
-
-        def provider() -> bytes | None:
-            return slot.sender_report(loop.time())
-
-        return provider
 
     # -- packets from the publisher ----------------------------------------------------
 
@@ -320,6 +321,15 @@ class Endpoint:
                 packet += rtcp.remb(self._rtcp_ssrc, self._estimator.bitrate, ssrcs)
         self.publish_transport.send_rtcp(packet)
 
+    def send_sender_reports(self, now: float) -> None:
+        """One compound RTCP packet with a sender report for every slot that is playing,
+        each mapped from its source's latest report (keeps lip sync)."""
+        if self.subscribe_transport is None:
+            return
+        reports = [r for slot in self.slots.values() if (r := slot.sender_report(now))]
+        if reports:
+            self.subscribe_transport.send_rtcp(b"".join(reports))
+
     # -- packets from the subscriber ---------------------------------------------------
 
     def _on_subscribe_rtp(self, data: bytes, arrival: float) -> None:
@@ -357,6 +367,9 @@ class Endpoint:
 
     async def close(self) -> None:
         self.stop_media()
+        if self.subscribe_transport is not None and self.slots:
+            ssrcs = [slot.ssrc for slot in self.slots.values()]
+            self.subscribe_transport.send_rtcp(rtcp.bye(ssrcs[:31]))
         for transport in (self.publish_transport, self.subscribe_transport):
             if transport is not None:
                 transport.detach()

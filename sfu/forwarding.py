@@ -141,9 +141,16 @@ class Source:
             self.last_level = p.audio_level
         ring[index] = p
         if self.pending and (p.keyframe or not self.is_video):
+            # A slot whose subscriber cannot receive yet keeps waiting (and the worker
+            # keeps asking for keyframes): a keyframe sent into the void would leave the
+            # subscriber decoding delta frames against nothing.
+            waiting = []
             for slot in self.pending:
-                slot.switch_to(self, p)
-            self.pending.clear()
+                if slot.ready():
+                    slot.switch_to(self, p)
+                else:
+                    waiting.append(slot)
+            self.pending[:] = waiting
         for slot in self.slots:
             slot.forward(p, codec, abs_send_time)
 
@@ -297,6 +304,7 @@ class Slot:
         "started",
         "switches",
         "tl0_off",
+        "transport_ready",
         "ts_off",
         "unsendable",
     )
@@ -310,8 +318,10 @@ class Slot:
         ssrc: int,
         rtx_ssrc: int,
         send: SendFn,
+        transport_ready: Callable[[], bool] | None = None,
     ) -> None:
         self.id = slot_id
+        self.transport_ready = transport_ready
         self.endpoint_id = endpoint_id
         self.kind = kind
         self.mid = mid
@@ -362,6 +372,12 @@ class Slot:
         self.ext_head = ext.head
         self.ext_tail = ext.tail
         self.ext_kind = ext.kind_code
+
+    def ready(self) -> bool:
+        """Whether the subscriber has answered and its connection can carry packets."""
+        if not self.pt_by_codec:
+            return False
+        return self.transport_ready is None or self.transport_ready()
 
     # -- routing ------------------------------------------------------------------------
 

@@ -176,3 +176,8 @@ def remb(sender_ssrc: int, bitrate: int, ssrcs: list[int]) -> bytes:
     for s in ssrcs:
         body += struct.pack("!I", s)
     return _header(FMT_APP, PSFB, len(body)) + body
+
+
+def bye(ssrcs: list[int]) -> bytes:
+    body = b"".join(struct.pack("!I", s) for s in ssrcs[:31])
+    return _header(min(len(ssrcs), 31), BYE, len(body)) + body

@@ -352,6 +352,7 @@ class Worker:
                     next_reports = now + self.config.report_interval
                     for endpoint in list(self._endpoints.values()):
                         endpoint.send_receiver_reports(now)
+                        endpoint.send_sender_reports(now)
             except Exception:
                 logger.exception("housekeeping failed")
 

@@ -22,6 +22,7 @@ from aiortc import (
     RTCSessionDescription,
     VideoStreamTrack,
 )
+from aiortc.rtcconfiguration import RTCBundlePolicy
 
 from sfu import Worker
 from sfu.adapter import announced_addresses
@@ -83,7 +84,9 @@ async def wait_for(
 
 
 def _config() -> RTCConfiguration:
-    return RTCConfiguration(iceServers=[])
+    # max-bundle: with aiortc's default policy, an answerer leaves every audio m-line but
+    # the first on a transport of its own, which never connects.
+    return RTCConfiguration(iceServers=[], bundlePolicy=RTCBundlePolicy.MAX_BUNDLE)
 
 
 class Publisher:
