@@ -123,7 +123,8 @@ export class App extends EventTarget {
     } else if (status === "removed") {
       saveToken("");
       this.local.stream.getTracks().forEach((t) => t.stop());
-      this.ended.show("removed", detail || this._removedReason);
+      // Only the moderator's own words are worth repeating; the close reason is generic.
+      this.ended.show("removed", this._removedReason);
       this.showView("ended");
     } else if (status === "replaced") {
       this.ended.show("replaced");
@@ -153,13 +154,20 @@ export class App extends EventTarget {
         }
         break;
       case "moved": {
+        // Rounds move people too (the moderator who opened or closed it is `by`).
+        const spaces = this.store.spaces;
         const where = this.store.spaceTitle(msg.space_id);
-        if (msg.by) this.toasts.show(`${msg.by} moved you to ${where}.`);
-        else if (this.store.spaces.get(msg.space_id)?.round_id) {
-          this.toasts.show(`The discussion round has started: you are in ${where}.`);
-        } else if (previousSpace && this.store.spaces.get(previousSpace) === undefined) {
+        const leftRoom =
+          previousSpace && (!spaces.has(previousSpace) || spaces.get(previousSpace).round_id);
+        if (spaces.get(msg.space_id)?.round_id) {
+          this.toasts.show(`Discussion round: you are in ${where}.`);
+        } else if (leftRoom) {
           this.toasts.show(`The round is over: back to ${where}.`);
-        } else this.toasts.show(`You are now in ${where}.`);
+        } else if (msg.by) {
+          this.toasts.show(`${msg.by} moved you to ${where}.`);
+        } else {
+          this.toasts.show(`You are now in ${where}.`);
+        }
         break;
       }
       case "mute_request":

@@ -113,8 +113,7 @@ export class ModeratorConsole {
           const row = h(
             "li",
             { "data-participant-id": e.participant_id },
-            h("span", { class: "person-name" }, e.name),
-            waited,
+            h("span", { class: "who" }, h("span", { class: "person-name" }, e.name), waited),
             h("span", { class: "button-row" }, promote, dismiss),
           );
           return row;

@@ -87,7 +87,8 @@ export class TileGrid {
         if (stream) tile.video.play().catch(() => {});
       }
       tile.el.classList.toggle("has-video", Boolean(stream));
-      tile.el.classList.toggle("mirror", Boolean(stream && spec.isMe));
+      // My own preview is mirrored, as in a mirror; others are shown as they are.
+      tile.el.classList.toggle("mirrored", Boolean(stream && spec.isMe));
       const micOff = spec.isMe && (local.micMuted || !local.audioTrack);
       if (tile.micOff !== micOff) {
         tile.micOff = micOff;
