@@ -160,7 +160,8 @@ class Hub:
         for change in changes:
             if isinstance(change, Moved):
                 self._track_move(change.pid, change.from_space, change.to_space)
-                if change.pid in self.sessions:
+                if change.pid in self.sessions and change.reason != "added":
+                    # On arrival, attach() sends the welcome and then the first snapshot.
                     told = change.reason not in _OWN_MOVES
                     snapshots[change.pid] = change if told else snapshots.get(change.pid)
             elif isinstance(change, ParticipantRemoved):
@@ -263,7 +264,9 @@ class Hub:
                 ],
                 left=list(left),
             )
-            self.send_many(self._by_space.get(space_id, set()) - joined.keys(), delta)
+            # Members who arrived during this window already hold a snapshot with some of
+            # these changes; applying a delta twice is harmless (joins and leaves are sets).
+            self.send_many(self._by_space.get(space_id, set()), delta)
         for stage_id in self._pop(self._dirty_queues):
             if stage_id in event.hand_queues:
                 self._flush_queue(event, stage_id)

@@ -33,8 +33,9 @@ async def test_booth_members_are_listed_and_coalesced(running: Running) -> None:
     await asyncio.gather(*(v.request(p.Join(space_id="booth-11")) for v in visitors))
     await host.until(lambda: len(host.members) == 9)
     deltas = [m for m in host.inbox if isinstance(m, p.SpaceDelta)]
-    assert sum(len(d.joined) for d in deltas) == 8
-    assert len(deltas) <= 8
+    announced = {info.id for d in deltas for info in d.joined}
+    assert {v.participant_id for v in visitors} <= announced
+    assert len(deltas) <= 9  # at most one per arrival, usually far fewer
     assert {m.name for m in host.members.values()} >= {"Visitor 0", "Visitor 7"}
     # Leaving shows up as well.
     await visitors[0].request(p.Leave())
