@@ -133,7 +133,7 @@ class PodiumClient:
         A ``ping`` is answered by ``pong``, which is returned as an ``ack`` without a result.
         """
         request_id = f"r{next(self._ids)}"
-        message = msgspec.structs.replace(message, id=request_id)  # type: ignore[type-var]
+        message = msgspec.structs.replace(message, id=request_id)
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         self._pending[request_id] = future
         try:
@@ -275,11 +275,10 @@ class PodiumClient:
             self.round = message.round
         elif isinstance(message, p.RoundClosed):
             self.round = None
-        elif isinstance(message, p.ChatPosted):
-            if self._keep_chat > 0:
-                self.chat.append(message.message)
-                if len(self.chat) > self._keep_chat:
-                    del self.chat[: -self._keep_chat]
+        elif isinstance(message, p.ChatPosted) and self._keep_chat > 0:
+            self.chat.append(message.message)
+            if len(self.chat) > self._keep_chat:
+                del self.chat[: -self._keep_chat]
 
     def slot_occupants(self) -> list[str | None]:
         if self.slots is None:

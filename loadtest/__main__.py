@@ -1,0 +1,255 @@
+"""``python -m loadtest SCENARIO [options] --report DIR`` (also ``podium loadtest ...``).
+
+Drives a Podium server through its public protocol, as browsers do, and writes
+``DIR/report.json``. The server is either started for the run (``--spawn``) or a running one
+on this machine (``--url``); load tests never send traffic to another machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from loadtest.report import Report
+from loadtest.runner import EXIT_FAILED, RunSettings, Scenario, execute
+from loadtest.scenarios.signaling import SignalingOptions, SignalingScenario
+from loadtest.target import TargetError, check_loopback_url
+
+EXIT_USAGE = 2
+
+# Scenarios planned but not built yet; listed so `-h` shows the whole plan.
+PLANNED = {
+    "conference": "the summit: ramp to 1,400, booths, chat, hands and promotions, a round",
+    "stage": "publishers on a stage and N audience media bots",
+    "breakouts": "R rooms x P media participants, with moves between rooms",
+    "forwarding": "SFU benchmark: forwarded packets per second",
+    "switching": "SFU benchmark: slot re-pointing under load",
+}
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text}")
+    return value
+
+
+def _non_negative_int(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected zero or more, got {text}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text}")
+    return value
+
+
+def _env_pair(text: str) -> tuple[str, str]:
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
+    return key, value
+
+
+def _common_options() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    target = common.add_argument_group("target (one of)")
+    which = target.add_mutually_exclusive_group(required=True)
+    which.add_argument(
+        "--spawn", action="store_true", help="start a server on a free loopback port for the run"
+    )
+    which.add_argument("--url", help="a running server on this machine, e.g. http://127.0.0.1:8080")
+    target.add_argument(
+        "--server-env",
+        type=_env_pair,
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="environment of the spawned server (repeatable), e.g. PODIUM_FLUSH_INTERVAL_S=0.2",
+    )
+    target.add_argument(
+        "--server-pid",
+        type=_positive_int,
+        default=None,
+        help="with --url: the server's pid for CPU and memory (default: found by its port)",
+    )
+    run = common.add_argument_group("run")
+    run.add_argument(
+        "--report",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="where report.json (and server.log) go (default reports/SCENARIO)",
+    )
+    run.add_argument(
+        "--processes",
+        type=_positive_int,
+        default=2,
+        help="bot worker processes (default 2)",
+    )
+    run.add_argument(
+        "--timeout",
+        type=_positive_float,
+        default=600.0,
+        help="hard limit in seconds for the whole run (default 600)",
+    )
+    run.add_argument(
+        "--sample-interval",
+        type=_positive_float,
+        default=0.5,
+        help="seconds between CPU and memory samples (default 0.5)",
+    )
+    run.add_argument("--no-progress", action="store_true", help="no live progress display")
+    return common
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m loadtest",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    sub = parser.add_subparsers(dest="scenario", required=True, metavar="SCENARIO")
+    common = _common_options()
+
+    sig = sub.add_parser(
+        "signaling",
+        parents=[common],
+        help="N websocket clients join a stage, chat event-wide and raise hands",
+        description=(
+            "N websocket clients register, connect and join a stage; chat messages fan out "
+            "to everyone; some raise a hand. Prints join, fan-out and hand-raise latency "
+            "percentiles, delivery completeness and CPU of server and bots."
+        ),
+    )
+    defaults = SignalingOptions()
+    sig.add_argument(
+        "--clients", type=_positive_int, default=defaults.clients, help="bots (default 1400)"
+    )
+    sig.add_argument(
+        "--chat-messages",
+        type=_non_negative_int,
+        default=defaults.chat_messages,
+        help=f"event-wide chat messages to send (default {defaults.chat_messages})",
+    )
+    sig.add_argument(
+        "--seconds",
+        type=_positive_float,
+        default=defaults.seconds,
+        help=f"the chat messages are spread over this many seconds (default {defaults.seconds:g})",
+    )
+    sig.add_argument(
+        "--senders",
+        type=_positive_int,
+        default=None,
+        help="bots that send chat messages (default: one per message, at most --clients)",
+    )
+    sig.add_argument(
+        "--hands",
+        type=_non_negative_int,
+        default=defaults.hands,
+        help=f"bots that raise a hand together (default {defaults.hands})",
+    )
+    sig.add_argument(
+        "--concurrency",
+        type=_positive_int,
+        default=defaults.concurrency,
+        help=f"bots connecting at the same time during the ramp (default {defaults.concurrency})",
+    )
+    sig.add_argument(
+        "--ramp-rate",
+        type=_positive_float,
+        default=None,
+        help="arrivals per second during the ramp (default: as fast as --concurrency allows)",
+    )
+    sig.add_argument(
+        "--space", default=defaults.space, help=f"the stage to join (default {defaults.space})"
+    )
+    sig.add_argument(
+        "--drain-timeout",
+        type=_positive_float,
+        default=defaults.drain_timeout,
+        help="seconds to wait for the last chat receipts (default 20)",
+    )
+    sig.set_defaults(build=_signaling)
+
+    for name, text in PLANNED.items():
+        planned = sub.add_parser(name, help=f"(not yet available) {text}", add_help=False)
+        planned.set_defaults(build=None)
+    return parser
+
+
+def _signaling(args: argparse.Namespace) -> Scenario:
+    return SignalingScenario(
+        SignalingOptions(
+            clients=args.clients,
+            chat_messages=args.chat_messages,
+            seconds=args.seconds,
+            senders=args.senders,
+            hands=args.hands,
+            concurrency=args.concurrency,
+            ramp_rate=args.ramp_rate,
+            space=args.space,
+            drain_timeout=args.drain_timeout,
+        )
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run a scenario; returns the process exit status (0: the run completed)."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser()
+    # Options of planned scenarios are not known yet: parse leniently, then insist.
+    args, unknown = parser.parse_known_args(argv)
+    build: Callable[[argparse.Namespace], Scenario] | None = args.build
+    if build is None:
+        print(
+            f"scenario {args.scenario!r} is not yet available; available: signaling",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
+    if unknown:
+        parser.error(f"unrecognized arguments: {' '.join(unknown)}")
+    try:
+        scenario = build(args)
+        url = check_loopback_url(args.url) if args.url else None
+    except (ValueError, TargetError) as exc:
+        parser.error(str(exc))
+    if args.server_env and not args.spawn:
+        parser.error("--server-env only applies with --spawn")
+    settings = RunSettings(
+        report_dir=args.report or Path("reports") / args.scenario,
+        url=url,
+        spawn=args.spawn,
+        processes=args.processes,
+        timeout=args.timeout,
+        progress=not args.no_progress,
+        server_env=dict(args.server_env),
+        server_pid=args.server_pid,
+        sample_interval=args.sample_interval,
+    )
+    report = Report(
+        scenario=scenario.name,
+        argv=["python", "-m", "loadtest", *argv],
+        options={
+            **scenario.options(),
+            "processes": settings.processes,
+            "timeout": settings.timeout,
+            "target": "spawn" if settings.spawn else settings.url,
+        },
+    )
+    try:
+        return asyncio.run(execute(settings, scenario, report))
+    except KeyboardInterrupt:
+        return EXIT_FAILED
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,360 @@
+"""Signaling bots: many protocol clients in one process, and what they measure.
+
+A :class:`BotFleet` owns the bots of one worker process. Its public coroutines are the
+commands a coordinator sends (see :mod:`loadtest.workers`); each returns plain data that can
+be pickled back. Times are ``time.perf_counter()`` values: on Linux that is CLOCK_MONOTONIC,
+one clock for every process of the machine, so a chat message sent by a bot in one process
+and received by a bot in another gives a true latency.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import time
+from array import array
+from collections.abc import Sequence
+from typing import Any
+
+import aiohttp
+
+from loadtest.client import PodiumClient, RegistrationFailed, RequestFailed
+from signaling import protocol as p
+
+log = logging.getLogger(__name__)
+
+# Registration is rate limited per address; a refused bot tries again after a pause.
+_REGISTER_BACKOFF = (0.1, 1.0)
+_REGISTER_IN_FLIGHT = 4
+_MAX_ERRORS = 50
+
+
+def chat_text(prefix: str, index: int, sent_ns: int) -> str:
+    """The text of a measured chat message: who can tell which message it is and when it left."""
+    return f"{prefix}{index}:{sent_ns}"
+
+
+def parse_chat_text(prefix: str, text: str) -> tuple[int, int] | None:
+    """(message index, send time in ns) of a measured message of this run, else None."""
+    if not text.startswith(prefix):
+        return None
+    index, _, sent = text[len(prefix) :].partition(":")
+    try:
+        return int(index), int(sent)
+    except ValueError:
+        return None
+
+
+class Bot:
+    """One simulated participant: a protocol client and the receive times it noted."""
+
+    __slots__ = ("client", "fleet", "index", "marks", "name")
+
+    def __init__(self, fleet: BotFleet, index: int, name: str, client: PodiumClient) -> None:
+        self.fleet = fleet
+        self.index = index
+        self.name = name
+        self.client = client
+        # Receive time of the reply to each request id, and of each snapshot by space id.
+        self.marks: dict[str, float] = {}
+        client.on_message = self.on_message
+
+    @property
+    def connected(self) -> bool:
+        ws = self.client.ws
+        return ws is not None and not ws.closed
+
+    def on_message(self, message: p.ServerMessage, received: float) -> None:
+        if isinstance(message, p.ChatPosted):
+            self.fleet.chat_received(self, message.message, received)
+        elif isinstance(message, p.Ack):
+            if message.id is not None:
+                self.marks[message.id] = received
+                if message.id.startswith("chat-"):
+                    self.fleet.chat_acked(message.id, received)
+        elif isinstance(message, p.ErrorReply):
+            if message.id is not None:
+                self.marks[message.id] = received
+                if message.id.startswith("chat-"):
+                    self.fleet.chat_refused(message)
+            self.fleet.note_error(f"{self.name}: {message.code}: {message.message}")
+        elif isinstance(message, p.Snapshot):
+            self.marks[f"snapshot:{message.space.id}"] = received
+        elif (
+            isinstance(message, p.HandQueueUpdate)
+            and message.position is not None
+            and "hand" not in self.marks
+        ):
+            self.marks["hand"] = received
+
+
+class BotFleet:
+    """The bots of one process, driven phase by phase by a coordinator."""
+
+    def __init__(self, worker_id: int, base_url: str, run_id: str) -> None:
+        self.worker_id = worker_id
+        self.base_url = base_url
+        self.prefix = f"lt:{run_id}:"
+        self.bots: dict[int, Bot] = {}
+        self.http: aiohttp.ClientSession | None = None
+        self.counters: dict[str, int] = {
+            "registered": 0,
+            "register_retries": 0,
+            "connected": 0,
+            "joined": 0,
+            "failed": 0,
+            "chat_sent": 0,
+            "chat_acked": 0,
+            "chat_refused": 0,
+            "receipts": 0,
+            "echoes": 0,
+            "foreign_chat": 0,
+            "hands": 0,
+            "errors": 0,
+        }
+        self.errors: list[str] = []
+        self._receipt_latency = array("d")
+        self._receipt_index = array("l")
+        self._echo_latency = array("d")
+        self._chat_sent_at: dict[str, float] = {}
+        self._chat_ack_latency = array("d")
+        self._register_cooldown = 0.0
+        # A few registrations in flight are enough (each takes milliseconds) and keep a
+        # refused burst small.
+        self._registering = asyncio.Semaphore(_REGISTER_IN_FLIGHT)
+
+    # ------------------------------------------------------------------ bookkeeping
+
+    def note_error(self, text: str) -> None:
+        self.counters["errors"] += 1
+        if len(self.errors) < _MAX_ERRORS:
+            self.errors.append(text)
+
+    def progress(self) -> dict[str, Any]:
+        counters = dict(self.counters)
+        counters["open"] = sum(1 for bot in self.bots.values() if bot.connected)
+        return counters
+
+    def chat_received(self, bot: Bot, info: p.ChatInfo, received: float) -> None:
+        parsed = parse_chat_text(self.prefix, info.text)
+        if parsed is None:
+            self.counters["foreign_chat"] += 1
+            return
+        index, sent_ns = parsed
+        latency = received - sent_ns / 1e9
+        if info.sender_id == bot.client.participant_id:
+            self._echo_latency.append(latency)
+            self.counters["echoes"] += 1
+        else:
+            self._receipt_latency.append(latency)
+            self._receipt_index.append(index)
+            self.counters["receipts"] += 1
+
+    def chat_acked(self, request_id: str, received: float) -> None:
+        sent = self._chat_sent_at.pop(request_id, None)
+        if sent is not None:
+            self._chat_ack_latency.append(received - sent)
+            self.counters["chat_acked"] += 1
+
+    def chat_refused(self, reply: p.ErrorReply) -> None:
+        if reply.id is not None and self._chat_sent_at.pop(reply.id, None) is not None:
+            self.counters["chat_refused"] += 1
+
+    # ------------------------------------------------------------------ commands
+
+    async def ramp(
+        self,
+        clients: Sequence[tuple[int, str]],
+        space_id: str,
+        concurrency: int,
+        start_at: float | None = None,
+        interval: float = 0.0,
+        timeout: float = 30.0,
+    ) -> dict[str, Any]:
+        """Register, connect and join ``space_id`` with every bot in ``clients``.
+
+        ``clients`` lists (global index, name). At most ``concurrency`` bots are between
+        starting and joined at any time; with ``interval`` > 0 bot ``i`` starts no earlier than
+        ``start_at + i * interval`` (an arrival rate shared by all processes).
+        """
+        if self.http is None:
+            # No connection limit: every bot holds its websocket's connection for the run.
+            connector = aiohttp.TCPConnector(limit=0, force_close=False)
+            self.http = aiohttp.ClientSession(connector=connector)
+        gate = asyncio.Semaphore(max(1, concurrency))
+        register_s = array("d")
+        connect_s = array("d")
+        join_ack_s = array("d")
+        join_snapshot_s = array("d")
+        joined: list[int] = []
+
+        async def one(index: int, name: str) -> None:
+            if interval > 0 and start_at is not None:
+                delay = start_at + index * interval - time.perf_counter()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+            async with gate:
+                assert self.http is not None
+                client = PodiumClient(self.base_url, self.http, keep=16, keep_chat=0)
+                bot = Bot(self, index, name, client)
+                self.bots[index] = bot
+                try:
+                    async with asyncio.timeout(timeout):
+                        register_s.append(await self._register(bot))
+                        self.counters["registered"] += 1
+                        started = time.perf_counter()
+                        await client.connect()
+                        connected = bot.marks.get("snapshot:lobby", time.perf_counter())
+                        connect_s.append(connected - started)
+                        self.counters["connected"] += 1
+                        ack_s, snapshot_s = await self._join(bot, space_id)
+                        join_ack_s.append(ack_s)
+                        join_snapshot_s.append(snapshot_s)
+                        joined.append(index)
+                        self.counters["joined"] += 1
+                except Exception as exc:
+                    self.counters["failed"] += 1
+                    self.note_error(f"{name}: ramp: {type(exc).__name__}: {exc}")
+
+        await asyncio.gather(*(one(index, name) for index, name in clients))
+        return {
+            "register_s": register_s,
+            "connect_s": connect_s,
+            "join_ack_s": join_ack_s,
+            "join_snapshot_s": join_snapshot_s,
+            "joined": sorted(joined),
+        }
+
+    async def _register(self, bot: Bot) -> float:
+        """Register ``bot``; returns the latency of the successful request.
+
+        Registrations are rate limited per address. A refusal pauses every bot of this
+        process (not only the refused one), so the ramp follows the server's pace instead
+        of piling retries onto it.
+        """
+        pause = _REGISTER_BACKOFF[0]
+        while True:
+            wait = self._register_cooldown - time.perf_counter()
+            if wait > 0:
+                await asyncio.sleep(wait)
+            try:
+                async with self._registering:
+                    started = time.perf_counter()
+                    await bot.client.register(bot.name)
+            except RegistrationFailed as exc:
+                if exc.status != 429:
+                    raise
+                self.counters["register_retries"] += 1
+                until = time.perf_counter() + pause * (0.5 + random.random())
+                self._register_cooldown = max(self._register_cooldown, until)
+                pause = min(pause * 2, _REGISTER_BACKOFF[1])
+                continue
+            return time.perf_counter() - started
+
+    async def _join(self, bot: Bot, space_id: str) -> tuple[float, float]:
+        """Join ``space_id``; returns the latency of the ack and of the space's snapshot."""
+        key = f"snapshot:{space_id}"
+        bot.marks.pop(key, None)
+        started = time.perf_counter()
+        ack = await bot.client.request(p.Join(space_id=space_id))
+        await bot.client.until(lambda: key in bot.marks)
+        acked = bot.marks.get(ack.id or "", time.perf_counter())
+        return acked - started, bot.marks[key] - started
+
+    async def chat(self, schedule: Sequence[tuple[int, int, float]]) -> dict[str, Any]:
+        """Post event-wide chat messages: (message index, bot index, perf_counter send time).
+
+        The send time written into the text is the moment the message was handed to the
+        socket, so a late start (a busy bot process) does not count as server latency; how
+        late each send was is returned as ``lag_s``.
+        """
+        lag_s = array("d")
+        sent_index = array("l")
+        sent_at = array("d")
+        for index, bot_index, send_at in sorted(schedule, key=lambda item: item[2]):
+            delay = send_at - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            bot = self.bots.get(bot_index)
+            if bot is None or not bot.connected:
+                self.note_error(f"chat {index}: sender {bot_index} is not connected")
+                continue
+            request_id = f"chat-{index}"
+            sent_ns = time.perf_counter_ns()
+            self._chat_sent_at[request_id] = sent_ns / 1e9
+            lag_s.append(sent_ns / 1e9 - send_at)
+            sent_index.append(index)
+            sent_at.append(sent_ns / 1e9)
+            self.counters["chat_sent"] += 1
+            try:
+                await bot.client.send(
+                    p.Chat(
+                        id=request_id, text=chat_text(self.prefix, index, sent_ns), scope="event"
+                    )
+                )
+            except (ConnectionError, RuntimeError) as exc:
+                self.note_error(f"chat {index}: {type(exc).__name__}: {exc}")
+        return {"lag_s": lag_s, "sent_index": sent_index, "sent_at": sent_at}
+
+    async def chat_results(self) -> dict[str, Any]:
+        """Receipts so far (latency and message index of each), echoes and ack latencies."""
+        return {
+            "receipt_latency_s": self._receipt_latency,
+            "receipt_index": self._receipt_index,
+            "echo_latency_s": self._echo_latency,
+            "ack_latency_s": self._chat_ack_latency,
+            "unanswered": len(self._chat_sent_at),
+        }
+
+    async def hands(self, bot_indices: Sequence[int], timeout: float = 10.0) -> dict[str, Any]:
+        """Raise and lower a hand with each listed bot, all at once.
+
+        Measures the ``raise_hand`` ack and the ``hand_queue`` update that shows the bot its
+        own place in the queue (the round trip a participant sees).
+        """
+        ack_s = array("d")
+        position_s = array("d")
+
+        async def one(bot: Bot) -> None:
+            bot.marks.pop("hand", None)
+            started = time.perf_counter()
+            try:
+                async with asyncio.timeout(timeout):
+                    ack = await bot.client.request(p.RaiseHand())
+                    await bot.client.until(lambda: "hand" in bot.marks)
+                    ack_s.append(bot.marks.get(ack.id or "", time.perf_counter()) - started)
+                    position_s.append(bot.marks["hand"] - started)
+                    self.counters["hands"] += 1
+            except (RequestFailed, ConnectionError, TimeoutError) as exc:
+                self.note_error(f"{bot.name}: hand: {type(exc).__name__}: {exc}")
+
+        bots = [self.bots[i] for i in bot_indices if i in self.bots and self.bots[i].connected]
+        await asyncio.gather(*(one(bot) for bot in bots))
+        for bot in bots:
+            with contextlib.suppress(RequestFailed, ConnectionError, TimeoutError):
+                await bot.client.request(p.LowerHand(), timeout=timeout)
+        return {"ack_s": ack_s, "position_s": position_s}
+
+    async def status(self) -> dict[str, Any]:
+        """Counters, the first errors, and the close codes of sockets the server closed."""
+        closed: dict[str, int] = {}
+        for bot in self.bots.values():
+            if bot.client.ws is not None and bot.client.ws.closed:
+                code = str(bot.client.ws.close_code)
+                closed[code] = closed.get(code, 0) + 1
+        return {"counters": self.progress(), "errors": list(self.errors), "closed": closed}
+
+    async def close(self) -> dict[str, Any]:
+        """Close every socket and the HTTP session."""
+        bots = list(self.bots.values())
+        for start in range(0, len(bots), 100):
+            await asyncio.gather(
+                *(bot.client.close() for bot in bots[start : start + 100]),
+                return_exceptions=True,
+            )
+        if self.http is not None:
+            await self.http.close()
+            self.http = None
+        return {"closed": len(bots)}

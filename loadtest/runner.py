@@ -1,0 +1,300 @@
+"""One load-test run: the target server, the bot workers, resource sampling and the report.
+
+:func:`execute` owns everything a run starts and stops it again whatever happens: the
+scenario finishing, failing, running past ``--timeout`` or being interrupted. The report is
+written in every case, with ``status`` saying how the run ended.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import secrets
+import signal
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+from urllib.parse import urlsplit
+
+from rich.console import Console
+
+from loadtest.console import ProgressView, summary_table
+from loadtest.procstat import ProcessGroup, ResourceSampler, listening_pids
+from loadtest.report import Report, environment, write_report
+from loadtest.target import SpawnedServer, TargetError, check_loopback_url, wait_healthy
+from loadtest.workers import WorkerFailed, WorkerPool
+
+log = logging.getLogger(__name__)
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_INTERRUPTED = 130
+
+
+class ScenarioFailed(Exception):
+    """A scenario cannot go on (for instance: no bot could join)."""
+
+
+@dataclass(slots=True)
+class RunSettings:
+    """Options every scenario shares."""
+
+    report_dir: Path
+    url: str | None = None  # target a running server ...
+    spawn: bool = False  # ... or start one for the run
+    processes: int = 2
+    timeout: float = 600.0
+    progress: bool = True
+    server_env: dict[str, str] = field(default_factory=dict)
+    server_pid: int | None = None
+    sample_interval: float = 0.5
+
+
+class Scenario(Protocol):
+    """What :func:`execute` needs from a scenario."""
+
+    name: str
+
+    def options(self) -> dict[str, Any]:
+        """The scenario's options, for the report."""
+        ...
+
+    async def run(self, run: Run) -> None:
+        """Drive the bots; keep what is measured for :meth:`finish`."""
+        ...
+
+    def finish(self, run: Run) -> None:
+        """Fill ``run.report.metrics`` from what was measured, even after a failed run."""
+        ...
+
+    def summary_rows(self, metrics: dict[str, Any]) -> list[tuple[str, str]]:
+        """Rows of the terminal summary table."""
+        ...
+
+
+class Run:
+    """The parts of a run a scenario uses: the server URL, the bot pool, display, report."""
+
+    def __init__(self, settings: RunSettings, report: Report, console: Console) -> None:
+        self.settings = settings
+        self.report = report
+        self.console = console
+        self.view = ProgressView(console, enabled=settings.progress)
+        self.run_id = secrets.token_hex(4)
+        self.base_url = ""
+        self.server: SpawnedServer | None = None
+        self.pool: WorkerPool | None = None
+        self.sampler = ResourceSampler([])
+        self.progress_series: list[list[float]] = []
+        self._phase_index = 0
+        self._started = time.monotonic()
+
+    @property
+    def workers(self) -> WorkerPool:
+        if self.pool is None:
+            raise RuntimeError("the bot workers have not been started")
+        return self.pool
+
+    def elapsed(self) -> float:
+        return time.monotonic() - self._started
+
+    @contextlib.asynccontextmanager
+    async def phase(self, name: str) -> AsyncIterator[dict[str, Any]]:
+        """Time a phase and measure the CPU of server, bots and machine while it runs.
+
+        The phase's entry in ``report.phases`` is yielded so a scenario can add figures.
+        """
+        self._phase_index += 1
+        start, end = f"{self._phase_index}:{name}:start", f"{self._phase_index}:{name}:end"
+        entry: dict[str, Any] = {"name": name, "start_s": round(self.elapsed(), 3)}
+        self.report.phases.append(entry)
+        self.sampler.mark(start)
+        t0 = time.monotonic()
+        try:
+            yield entry
+        finally:
+            entry["duration_s"] = round(time.monotonic() - t0, 3)
+            self.sampler.mark(end)
+            cpu = self.sampler.between(start, end)
+            entry["server_cpu_percent"] = _round(cpu.get("server"))
+            entry["bot_cpu_percent"] = _round(cpu.get("bots"))
+            workers = [v for k, v in cpu.items() if k.startswith("bot-")]
+            entry["bot_cpu_percent_max_worker"] = _round(max(workers) if workers else None)
+            entry["coordinator_cpu_percent"] = _round(cpu.get("coordinator"))
+            entry["machine_cpu_percent"] = _round(cpu.get("machine"))
+            # What the rest of the machine used (other programs), in percent of one core: a
+            # busy neighbour takes CPU from server and bots alike.
+            machine = cpu.get("machine")
+            if machine is not None:
+                ours = sum(cpu.get(name, 0.0) for name in ("server", "bots", "coordinator"))
+                others = machine * (os.cpu_count() or 1) - ours
+                entry["others_cpu_percent"] = _round(max(0.0, others))
+
+    def phase_figure(self, phase: str, key: str) -> float | None:
+        """A figure of the last phase called ``phase``."""
+        for entry in reversed(self.report.phases):
+            if entry["name"] == phase:
+                value = entry.get(key)
+                return value if isinstance(value, int | float) else None
+        return None
+
+    def resources_line(self) -> str:
+        """A short live line of CPU figures for the progress display."""
+        parts = []
+        for name in ("server", "bots"):
+            series = self.sampler.series.get(name)
+            if series:
+                point = series[-1]
+                parts.append(f"{name} CPU {point.cpu_percent:3.0f}% RSS {point.rss_mb:4.0f} MB")
+        if self.sampler.machine_series:
+            parts.append(f"machine CPU {self.sampler.machine_series[-1][1]:3.0f}%")
+        return "  |  ".join(parts)
+
+    async def _sample_forever(self) -> None:
+        while True:
+            self.sampler.sample()
+            self.view.status(self.resources_line())
+            pool = self.pool
+            if pool is not None:
+                totals = pool.totals()
+                self.progress_series.append(
+                    [
+                        round(self.sampler_elapsed(), 3),
+                        totals.get("open", 0),
+                        totals.get("joined", 0),
+                        totals.get("receipts", 0),
+                    ]
+                )
+            await asyncio.sleep(self.settings.sample_interval)
+
+    def sampler_elapsed(self) -> float:
+        return time.monotonic() - self.sampler.started
+
+    async def _start(self) -> None:
+        settings = self.settings
+        server_pids: list[int] = []
+        if settings.spawn:
+            self.server = SpawnedServer(settings.report_dir / "server.log", env=settings.server_env)
+            await self.server.start()
+            self.base_url = self.server.url
+            assert self.server.pid is not None
+            server_pids = [self.server.pid]
+            self.report.target = {
+                "url": self.base_url,
+                "spawned": True,
+                "command": self.server.command,
+                "env": settings.server_env,
+                "log": str(settings.report_dir / "server.log"),
+            }
+        else:
+            assert settings.url is not None
+            self.base_url = check_loopback_url(settings.url)
+            await wait_healthy(self.base_url, 10.0, None)
+            parts = urlsplit(self.base_url)
+            port = parts.port or (443 if parts.scheme == "https" else 80)
+            server_pids = [settings.server_pid] if settings.server_pid else listening_pids(port)
+            self.report.target = {"url": self.base_url, "spawned": False, "pids": server_pids}
+            if not server_pids:
+                self.report.note(
+                    "the server's process was not found (pass --server-pid): no server figures"
+                )
+        self.sampler = ResourceSampler([ProcessGroup("coordinator", [os.getpid()])])
+        if server_pids:
+            self.sampler.add(ProcessGroup("server", server_pids, follow_children=True))
+        self.pool = WorkerPool(settings.processes, self.base_url, self.run_id)
+        await self.pool.start()
+        self.sampler.add(ProcessGroup("bots", list(self.pool.pids)))
+        for index, pid in enumerate(self.pool.pids):
+            self.sampler.add(ProcessGroup(f"bot-{index}", [pid]))
+        self.report.target["bot_pids"] = list(self.pool.pids)
+
+    async def _stop(self) -> None:
+        if self.pool is not None:
+            try:
+                await self.pool.stop()
+            except Exception as exc:
+                self.report.error(f"stopping the bot workers: {exc}")
+        if self.server is not None:
+            status = self.server.stop()
+            self.report.target["exit_status"] = status
+            self.server = None
+
+    def _series(self) -> dict[str, Any]:
+        series: dict[str, Any] = {}
+        for name, points in self.sampler.series.items():
+            series[name] = {
+                "t": [round(p.t, 3) for p in points],
+                "cpu_percent": [round(p.cpu_percent, 1) for p in points],
+                "rss_mb": [round(p.rss_mb, 1) for p in points],
+            }
+        series["machine"] = {
+            "t": [round(t, 3) for t, _ in self.sampler.machine_series],
+            "cpu_percent": [round(v, 1) for _, v in self.sampler.machine_series],
+        }
+        series["progress"] = {
+            "columns": ["t", "open", "joined", "chat_receipts"],
+            "rows": self.progress_series,
+        }
+        return series
+
+
+async def execute(settings: RunSettings, scenario: Scenario, report: Report) -> int:
+    """Run ``scenario`` within ``settings.timeout``, write the report, print the summary."""
+    console = Console(stderr=False)
+    report.environment = environment()
+    # SIGTERM (as from `timeout` or a CI runner) ends the run like Ctrl-C: cleanly.
+    main_task = asyncio.current_task()
+    if main_task is not None:
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, main_task.cancel)
+    run = Run(settings, report, console)
+    sampling: asyncio.Task[None] | None = None
+    status = "error"
+    code = EXIT_FAILED
+    try:
+        async with asyncio.timeout(settings.timeout):
+            await run._start()
+            sampling = asyncio.get_running_loop().create_task(run._sample_forever())
+            with run.view:
+                await scenario.run(run)
+        status, code = "ok", EXIT_OK
+    except TimeoutError:
+        status = "timeout"
+        report.error(f"the run was stopped by --timeout {settings.timeout:g} s")
+    except (TargetError, WorkerFailed, ScenarioFailed) as exc:
+        report.error(str(exc))
+    except asyncio.CancelledError:
+        status, code = "interrupted", EXIT_INTERRUPTED
+    finally:
+        if sampling is not None:
+            sampling.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await sampling
+        with contextlib.suppress(Exception):
+            run.sampler.sample()
+        try:
+            scenario.finish(run)
+        except Exception as exc:
+            log.exception("computing the figures failed")
+            report.error(f"computing the figures failed: {exc}")
+        await run._stop()
+        report.series = {**run._series(), **report.series}
+        report.finish(status)
+        path = write_report(report, settings.report_dir)
+    console.print(
+        summary_table(f"{scenario.name}: {status}", scenario.summary_rows(report.metrics))
+    )
+    for note in report.notes:
+        console.print(f"[yellow]note:[/] {note}")
+    for error in report.errors[:10]:
+        console.print(f"[red]error:[/] {error}")
+    console.print(f"report: {path}")
+    return code
+
+
+def _round(value: float | None, digits: int = 1) -> float | None:
+    return None if value is None else round(value, digits)

@@ -1,0 +1,1 @@
+"""Load-test scenarios: each drives bots through one kind of conference activity."""
