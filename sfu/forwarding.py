@@ -20,6 +20,7 @@ from .rtp import (
     PICTURE_ID_BYTES,
     ExtensionLayout,
     InPacket,
+    abs_send_time_now,
     build_header,
     pack_header,
     parse_h264,
@@ -41,6 +42,10 @@ AUDIO_RING = 64
 NACK_MAX_TRIES = 4
 NACK_MAX_AGE_S = 1.0
 NACK_RETRY_S = 0.08
+#: A handover waiting for the old source's frame to end gives up after this long, or
+#: after this many queued packets of the new source.
+HANDOVER_MAX_S = 0.15
+HANDOVER_MAX_PACKETS = 300
 #: Slot epochs remembered for answering NACKs across a switch.
 EPOCHS_KEPT = 4
 
@@ -76,6 +81,11 @@ class Source:
         self.is_video = kind == "video"
         self.slots: list[Slot] = []
         self.pending: list[Slot] = []
+        # Slots that got this source's keyframe while their old source was mid-frame:
+        # they queue this source's packets until that frame ends (see Slot.handover).
+        self.handover: list[Slot] = []
+        # Slots whose old-source frame ended in the current fan-out; finished after it.
+        self.releasing: list[Slot] = []
         self.ring_mask = (VIDEO_RING if self.is_video else AUDIO_RING) - 1
         self.ring: list[InPacket | None] = [None] * (self.ring_mask + 1)
         self.closed = False
@@ -140,19 +150,28 @@ class Source:
             self.level_count += 1
             self.last_level = p.audio_level
         ring[index] = p
+        if self.handover:
+            for slot in self.handover:
+                slot.queue_packet(p)
         if self.pending and (p.keyframe or not self.is_video):
             # A slot whose subscriber cannot receive yet keeps waiting (and the worker
             # keeps asking for keyframes): a keyframe sent into the void would leave the
             # subscriber decoding delta frames against nothing.
             waiting = []
             for slot in self.pending:
-                if slot.ready():
+                if not slot.ready():
+                    waiting.append(slot)
+                elif slot.source is None or slot.last_marker or not self.is_video:
                     slot.switch_to(self, p)
                 else:
-                    waiting.append(slot)
+                    slot.begin_handover(self, p)
             self.pending[:] = waiting
         for slot in self.slots:
             slot.forward(p, codec, abs_send_time)
+        if self.releasing:
+            for slot in self.releasing:
+                slot.finish_handover()
+            self.releasing.clear()
 
     def _track_sequence(self, p: InPacket) -> None:
         seq = p.seq
@@ -257,10 +276,16 @@ class Source:
     def detach_all(self) -> None:
         """Stop feeding every slot at once (the source is gone)."""
         self.closed = True
-        for slot in list(self.slots) + list(self.pending):
+        for slot in list(self.slots):
+            if slot.handover is not None:
+                slot.finish_handover()  # no end of frame will come: switch now
+            else:
+                slot.clear()
+        for slot in list(self.pending) + list(self.handover):
             slot.clear()
         self.slots.clear()
         self.pending.clear()
+        self.handover.clear()
 
 
 class Slot:
@@ -278,8 +303,11 @@ class Slot:
         "ext_head",
         "ext_kind",
         "ext_tail",
+        "handover",
+        "handover_since",
         "id",
         "kind",
+        "last_marker",
         "last_pid",
         "last_sent",
         "last_seq",
@@ -292,6 +320,7 @@ class Slot:
         "pending",
         "pid_off",
         "pt_by_codec",
+        "queue",
         "retransmitted",
         "rtx_pt_by_codec",
         "rtx_seq",
@@ -331,6 +360,10 @@ class Slot:
         self.clock_rate = 90000 if kind == "video" else 48000
         self.source: Source | None = None
         self.pending: Source | None = None
+        self.handover: Source | None = None
+        self.handover_since = 0.0
+        self.queue: list[InPacket] = []
+        self.last_marker = True
         self.pt_by_codec: dict[str, int] = {}
         self.rtx_pt_by_codec: dict[str, int] = {}
         self.ext = ExtensionLayout(None, 0, 0, "")
@@ -390,7 +423,7 @@ class Slot:
         if source is self.source:
             self._cancel_pending()
             return
-        if source is self.pending:
+        if source is self.pending or source is self.handover:
             return
         self._cancel_pending()
         self.pending = source
@@ -406,6 +439,49 @@ class Slot:
             except ValueError:
                 pass
             self.pending = None
+        if self.handover is not None:
+            try:
+                self.handover.handover.remove(self)
+            except ValueError:
+                pass
+            self.handover = None
+            self.queue = []
+
+    # -- handover at a frame boundary -----------------------------------------------------
+
+    def begin_handover(self, source: Source, p: InPacket) -> None:
+        """The new source's keyframe starts while the old source is mid-frame: keep
+        forwarding the old source until its frame ends, queueing the new one meanwhile,
+        so the subscriber never gets a frame cut short."""
+        self.pending = None
+        self.handover = source
+        self.handover_since = p.arrival
+        self.queue = [p]
+        source.handover.append(self)
+
+    def queue_packet(self, p: InPacket) -> None:
+        self.queue.append(p)
+        if len(self.queue) > HANDOVER_MAX_PACKETS and self.source is not None:
+            self.source.releasing.append(self)
+
+    def finish_handover(self) -> None:
+        """Switch to the queued source now and send what was queued."""
+        source = self.handover
+        queue = self.queue
+        if source is None or not queue:
+            return
+        self.handover = None
+        self.queue = []
+        try:
+            source.handover.remove(self)
+        except ValueError:
+            pass
+        self.switch_to(source, queue[0])
+        abs_send_time = abs_send_time_now()
+        for p in queue:
+            codec = source.codecs.get(p.payload_type)
+            if codec is not None:
+                self.forward(p, codec, abs_send_time)
 
     def clear(self) -> None:
         """Point at nothing: the slot sends nothing from now on."""
@@ -490,10 +566,13 @@ class Slot:
             self.last_seq = seq
             self.last_ts = ts
             self.last_sent = p.arrival
+            self.last_marker = p.marker != 0
             if pid >= 0:
                 self.last_pid = pid
             if tl0 >= 0:
                 self.last_tl0 = tl0
+            if p.marker and self.handover is not None and self.source is not None:
+                self.source.releasing.append(self)  # the old frame is complete
 
     def retransmit(self, out_seq: int, abs_send_time: bytes) -> bool:
         """Answer a NACK for ``out_seq`` from the source's packet ring, as RTX when

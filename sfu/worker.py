@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 from . import adapter
 from .endpoint import Endpoint
-from .forwarding import KEYFRAME_RETRY_S, Source
+from .forwarding import HANDOVER_MAX_S, KEYFRAME_RETRY_S, Source
 
 logger = logging.getLogger(__name__)
 
@@ -242,7 +242,7 @@ class Worker:
         endpoint = self._endpoint(endpoint_id)
         out: dict[str, str | None] = {}
         for slot_id, slot in endpoint.slots.items():
-            target = slot.pending or slot.source
+            target = slot.pending or slot.handover or slot.source
             out[slot_id] = target.id if target is not None else None
         return out
 
@@ -343,6 +343,9 @@ class Worker:
                 for source in list(self._sources.values()):
                     if source.pending:
                         source.request_keyframe(now, min_interval=KEYFRAME_RETRY_S)
+                    for slot in list(source.handover):
+                        if now - slot.handover_since > HANDOVER_MAX_S:
+                            slot.finish_handover()  # the old frame never ended
                     if source.missing:
                         source.retry_nacks(now)
                 if now >= next_levels:

@@ -239,3 +239,48 @@ def test_any_sequence_of_switches_keeps_one_stream(plan: list[tuple[int, int]]) 
     assert all((y - x) & 0xFFFF == 1 for x, y in itertools.pairwise(seqs))
     stamps = [p.timestamp for p in sent]
     assert all((y - x) & 0xFFFFFFFF < 0x80000000 for x, y in itertools.pairwise(stamps))
+
+
+def test_switch_waits_for_the_old_frame_to_end() -> None:
+    a, _ = make_source("a", 1000)
+    b, _ = make_source("b", 2000)
+    pa, pb = Publisher(1000, 10, 0, 0), Publisher(2000, 500, 0, 0)
+    slot, sent = make_slot()
+    slot.point_at(a, 0.0)
+    feed(a, pa.frame(key=True, packets=3))
+    slot.point_at(b, 0.0)
+    a_frame = pa.frame(key=False, packets=3)
+    b_frame = pb.frame(key=True, packets=3)
+    feed(a, a_frame[:1])  # a's frame has begun...
+    feed(b, b_frame[:2])  # ...when b's keyframe starts: it waits
+    assert len(sent) == 4 and slot.source is a
+    assert worker_target(slot) is b
+    feed(a, a_frame[1:])  # a's frame ends: the slot switches and catches up on b
+    feed(b, b_frame[2:])
+    feed(a, pa.frame(key=False))  # a is no longer forwarded
+    assert slot.source is b
+    assert [p.ssrc for p in sent] == [5555] * 9
+    seqs = [p.sequence_number for p in sent]
+    assert all((y - x) & 0xFFFF == 1 for x, y in itertools.pairwise(seqs))
+    assert [p.marker for p in sent] == [0, 0, 1, 0, 0, 1, 0, 0, 1]  # whole frames only
+    assert [p.payload[-4:] for p in sent[6:]] == [p.rest[-4:] for p in b_frame]
+
+
+def test_a_stalled_old_frame_does_not_block_the_switch() -> None:
+    a, _ = make_source("a", 1000)
+    b, _ = make_source("b", 2000)
+    pa, pb = Publisher(1000, 10, 0, 0), Publisher(2000, 500, 0, 0)
+    slot, sent = make_slot()
+    slot.point_at(a, 0.0)
+    feed(a, pa.frame(key=True, packets=2)[:1])  # a frame that never ends
+    slot.point_at(b, 0.0)
+    feed(b, pb.frame(key=True, packets=2))
+    assert slot.handover is b and len(sent) == 1
+    slot.finish_handover()  # what the worker does when HANDOVER_MAX_S has passed
+    assert slot.source is b and len(sent) == 3
+    a.detach_all()
+    assert slot.source is b
+
+
+def worker_target(slot: Slot) -> Source | None:
+    return slot.pending or slot.handover or slot.source
