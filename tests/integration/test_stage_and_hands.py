@@ -103,3 +103,43 @@ async def test_drop_without_reconnect_frees_place(running: Running) -> None:
     await people[0].close()
     # After the grace time the server drops the participant and the queue moves up.
     await people[1].until(lambda: people[1].hand_position == 1, timeout=5)
+
+
+async def test_dismiss_mute_request_and_speaker_seat(running: Running) -> None:
+    moderator = await running.client("Mod", "moderator")
+    guest = await running.client("Guest")
+    watcher = await running.client("Watcher")
+    for client in (moderator, guest, watcher):
+        await client.request(p.Join(space_id="main-stage"))
+    await guest.request(p.RaiseHand())
+    await guest.until(lambda: guest.hand_position == 1)
+    await moderator.request(p.Dismiss(participant_id=guest.participant_id))
+    await guest.until(lambda: guest.hand_position is None)
+
+    asked = guest.wait_for(p.MuteRequested)
+    await moderator.request(p.MuteRequest(participant_id=guest.participant_id, kind="video"))
+    request = await asked
+    assert request.kind == "video" and request.by == "Mod"
+
+    await moderator.request(p.SetSpeaker(participant_id=guest.participant_id, on=True))
+    await watcher.until(
+        lambda: (
+            watcher.slots is not None
+            and [s.id for s in watcher.slots.speakers] == [guest.participant_id]
+        )
+    )
+    await moderator.request(p.SetSpeaker(participant_id=guest.participant_id, on=False))
+    await watcher.until(lambda: watcher.slots is not None and watcher.slots.speakers == [])
+
+
+async def test_moderator_moves_a_participant(running: Running) -> None:
+    moderator = await running.client("Mod", "moderator")
+    guest = await running.client("Guest")
+    await guest.request(p.Join(space_id="main-stage"))
+    notice = guest.wait_for(p.Moved)
+    await moderator.request(
+        p.MoveParticipant(participant_id=guest.participant_id, space_id="deep-health")
+    )
+    moved = await notice
+    assert moved.space_id == "deep-health" and moved.by == "Mod"
+    await guest.until(lambda: guest.space_id == "deep-health")
