@@ -48,6 +48,7 @@ export class App extends EventTarget {
     this.token = "";
     this._ui = false;
     this._mediaStarted = false;
+    this._mediaTakenOver = false;
     this._removedReason = "";
   }
 
@@ -127,6 +128,8 @@ export class App extends EventTarget {
       this.ended.show("removed", this._removedReason);
       this.showView("ended");
     } else if (status === "replaced") {
+      // The other tab negotiated media of its own, which replaced this page's on the server.
+      this._mediaTakenOver = true;
       this.ended.show("replaced");
       this.showView("ended");
     }
@@ -145,6 +148,9 @@ export class App extends EventTarget {
           // Preview first, so the publish offer already carries the camera and microphone.
           this._mediaStarted = true;
           this.local.start().finally(() => this.media.start());
+        } else if (this._mediaTakenOver) {
+          this._mediaTakenOver = false;
+          this.media.restart();
         } else if (this.media.state === "unavailable") {
           // Reconnected: the server may have gained its media plane since.
           this.media.start();

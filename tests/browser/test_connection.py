@@ -67,3 +67,26 @@ def test_reconnects_after_a_drop_and_keeps_the_raised_hand(
     tab.wait("() => window.podium.conn.connects === 3", timeout=15_000)
     wait_in(tab, "main-stage")
     expect(page.locator("#hand-status")).to_contain_text("number 1")
+
+
+def test_a_second_tab_of_the_same_person_takes_over_and_can_hand_back(open_tab: OpenTab) -> None:
+    first = open_tab("red")
+    register(first, "Tess Twotabs")
+    join(first, "booth-04")
+    media = media_settled(first)
+    # Same browser profile, same stored token: the server keeps one connection per person.
+    second = first.page.context.new_page()
+    second.goto("/")
+    second.wait_for_function("() => window.podium?.store.space?.id === 'booth-04'")
+    heading = first.page.get_by_role("heading", name="Podium is open somewhere else")
+    expect(heading).to_be_visible()
+    assert first.js("window.podium.conn.status") == "replaced"
+    # It does not fight back on its own; the person chooses where to continue.
+    first.page.get_by_role("button", name="Use Podium here").click()
+    wait_in(first, "booth-04")
+    if media == "connected":
+        # The other tab's media replaced this page's on the server: negotiated again, once.
+        first.wait("() => window.podium.media.negotiations.publish === 2")
+        assert media_settled(first) == "connected"
+    expect(second.get_by_role("heading", name="Podium is open somewhere else")).to_be_visible()
+    second.close()

@@ -20,8 +20,13 @@ pytestmark = pytest.mark.browser
 def test_moderator_asks_to_mute_moves_and_removes_a_participant(
     open_tab: OpenTab, server: ServerProcess
 ) -> None:
-    mod = open_tab("grey", f"/?token={server.token('Sam Rivera', 'moderator')}")
+    # This moderator pastes the token on the entry page instead of opening a link.
+    mod = open_tab("grey")
+    mod.page.get_by_text("Moderator or speaker? Sign in with a token").click()
+    mod.page.get_by_label("Sign-in token").fill(server.token("Sam Rivera", "moderator"))
+    mod.page.get_by_role("button", name="Sign in with token").click()
     mod.wait("() => window.podium.store.space?.kind === 'lobby'")
+    expect(mod.page.get_by_role("tab", name="Moderate")).to_be_visible()
     join(mod, "booth-01")
     bob = open_tab("green")
     register(bob, "Bob")
