@@ -560,6 +560,7 @@ async def run_forwarding_benchmark(
     raw figures of each run and (with ``profile``) the SFU process's top functions.
     """
     clip = encode_clip()
+    fast_path = await measure_fast_path()
     sfu = await measure("sfu", subscribers, seconds, clip, profile=profile)
     metrics: dict[str, Any] = {
         "forwarded_packets_per_cpu_second": round(sfu.packets_per_cpu_second),
@@ -572,6 +573,7 @@ async def run_forwarding_benchmark(
         "seconds": round(sfu.seconds, 2),
         "setup_seconds": round(sfu.setup_seconds, 2),
     }
+    metrics.update(fast_path)
     report: dict[str, Any] = {"metrics": metrics, "profile": sfu.profile, "sfu": sfu.extra}
     if baseline:
         # MediaRelay re-encodes per subscriber: beyond a few dozen it only measures a
@@ -595,6 +597,82 @@ def forwarding_benchmark(
     import uvloop
 
     return uvloop.run(run_forwarding_benchmark(subscribers, seconds, **kwargs))
+
+
+# ---------------------------------------------------------------------------------------
+# The fast path alone
+# ---------------------------------------------------------------------------------------
+
+
+async def measure_fast_path(subscribers: int = 100, packets: int = 300) -> dict[str, float]:
+    """CPU time per forwarded packet of the synchronous path alone (VP8 parse, slot
+    rewrite, SRTP protect, sendto to a local socket), one source fanned out to
+    ``subscribers`` slots, in this process: the floor under the end-to-end figure."""
+    import socket
+
+    import pylibsrtp
+
+    from .forwarding import Slot, Source
+    from .rtp import parse
+
+    loop = asyncio.get_running_loop()
+    sink = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sink.bind((HOST, 0))
+    sink.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 22)
+    sink.setblocking(False)
+    addr = sink.getsockname()
+    source = Source("a:video", "a", "video", "0", {96: "VP8"}, {}, 90000, 1, 2)
+    transports = []
+    for i in range(subscribers):
+        transport, _ = await loop.create_datagram_endpoint(
+            asyncio.DatagramProtocol, local_addr=(HOST, 0)
+        )
+        transports.append(transport)
+        session = pylibsrtp.Session(
+            pylibsrtp.Policy(
+                key=os.urandom(30),
+                ssrc_type=pylibsrtp.Policy.SSRC_ANY_OUTBOUND,
+                srtp_profile=pylibsrtp.Policy.SRTP_PROFILE_AES128_CM_SHA1_80,
+            )
+        )
+        protect = adapter.fast_protect(session)
+
+        def send(packet: bytes, protect: Any = protect, sendto: Any = transport.sendto) -> bool:
+            sendto(protect(packet), addr)
+            return True
+
+        slot = Slot(f"v{i}", "s", "video", "1", 100 + i, 200 + i, send)
+        slot.configure({"VP8": 100}, {"VP8": 101}, ExtensionLayout("1", 1, 3, "abs"))
+        slot.point_at(source, 0.0)
+
+    def packet(seq: int, key: bool) -> Any:
+        payload = bytes([0x90, 0x80, 0x80 | ((seq >> 8) & 0x7F), seq & 0xFF])
+        payload += (b"\x00" if key else b"\x01") + bytes(1100)
+        header = struct.pack("!BBHII", 0x80, 96, seq, seq * 3000, 1)
+        return parse(header + payload, (0, 0, 0), loop.time())
+
+    def drain() -> None:
+        with contextlib.suppress(BlockingIOError):
+            while True:
+                sink.recv(2048)
+
+    source.receive(packet(0, True), b"\x00\x00\x01")
+    drain()
+    spent = 0.0
+    for seq in range(1, packets + 1):
+        p = packet(seq, False)
+        start = time.process_time()
+        source.receive(p, b"\x00\x00\x01")
+        spent += time.process_time() - start
+        if seq % 10 == 0:
+            drain()
+    for transport in transports:
+        transport.close()
+    sink.close()
+    return {
+        "fast_path_us_per_forwarded_packet": round(spent / (packets * subscribers) * 1e6, 2),
+        "fast_path_packets_per_cpu_second": round(packets * subscribers / spent),
+    }
 
 
 # ---------------------------------------------------------------------------------------

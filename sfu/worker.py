@@ -341,7 +341,7 @@ class Worker:
             now = loop.time()
             try:
                 for source in list(self._sources.values()):
-                    if source.pending:
+                    if source.pending and any(slot.ready() for slot in source.pending):
                         source.request_keyframe(now, min_interval=KEYFRAME_RETRY_S)
                     for slot in list(source.handover):
                         if now - slot.handover_since > HANDOVER_MAX_S:
