@@ -6,6 +6,7 @@ renegotiates a participant's connection when the routing plan changes. See
 """
 
 from .adapter import AdapterError
+from .selection import SpeakerTracker, assign_slots
 from .worker import (
     EndpointOffer,
     RoutingError,
@@ -25,8 +26,10 @@ __all__ = [
     "SfuError",
     "SlotInfo",
     "SourceInfo",
+    "SpeakerTracker",
     "UnknownEndpoint",
     "Worker",
     "WorkerConfig",
+    "assign_slots",
     "install_uvloop",
 ]
