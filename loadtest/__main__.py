@@ -106,6 +106,13 @@ def _common_options() -> argparse.ArgumentParser:
         default=0.5,
         help="seconds between CPU and memory samples (default 0.5)",
     )
+    run.add_argument(
+        "--profile-server",
+        default="",
+        metavar="PHASE[,PHASE]",
+        help="sample the server with py-spy during these phases (e.g. chat); the busiest "
+        "functions go into the report, the stacks into DIR/server-profile-PHASE.txt",
+    )
     run.add_argument("--no-progress", action="store_true", help="no live progress display")
     return common
 
@@ -234,6 +241,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         server_env=dict(args.server_env),
         server_pid=args.server_pid,
         sample_interval=args.sample_interval,
+        profile_phases=frozenset(
+            phase.strip() for phase in args.profile_server.split(",") if phase.strip()
+        ),
     )
     report = Report(
         scenario=scenario.name,

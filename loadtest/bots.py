@@ -120,6 +120,12 @@ class BotFleet:
         self._echo_latency = array("d")
         self._chat_sent_at: dict[str, float] = {}
         self._chat_ack_latency = array("d")
+        # The server stamps chat messages with its wall clock (time.time()). On the same
+        # machine that clock is ours too, so a latency splits into the way in (bot -> server
+        # accepted it) and the way out (server -> every bot).
+        self._wall_offset = time.time() - time.perf_counter()
+        self._inbound_latency = array("d")
+        self._outbound_latency = array("d")
         self._register_cooldown = 0.0
         # A few registrations in flight are enough (each takes milliseconds) and keep a
         # refused burst small.
@@ -146,10 +152,12 @@ class BotFleet:
         latency = received - sent_ns / 1e9
         if info.sender_id == bot.client.participant_id:
             self._echo_latency.append(latency)
+            self._inbound_latency.append(info.sent_at - (sent_ns / 1e9 + self._wall_offset))
             self.counters["echoes"] += 1
         else:
             self._receipt_latency.append(latency)
             self._receipt_index.append(index)
+            self._outbound_latency.append(received + self._wall_offset - info.sent_at)
             self.counters["receipts"] += 1
 
     def chat_acked(self, request_id: str, received: float) -> None:
@@ -305,6 +313,8 @@ class BotFleet:
             "receipt_index": self._receipt_index,
             "echo_latency_s": self._echo_latency,
             "ack_latency_s": self._chat_ack_latency,
+            "inbound_latency_s": self._inbound_latency,
+            "outbound_latency_s": self._outbound_latency,
             "unanswered": len(self._chat_sent_at),
         }
 

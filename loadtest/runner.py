@@ -24,6 +24,7 @@ from rich.console import Console
 
 from loadtest.console import ProgressView, summary_table
 from loadtest.procstat import ProcessGroup, ResourceSampler, listening_pids
+from loadtest.profiling import ProfilerUnavailable, SamplingProfiler, profile_summary
 from loadtest.report import Report, environment, write_report
 from loadtest.target import SpawnedServer, TargetError, check_loopback_url, wait_healthy
 from loadtest.workers import WorkerFailed, WorkerPool
@@ -52,6 +53,8 @@ class RunSettings:
     server_env: dict[str, str] = field(default_factory=dict)
     server_pid: int | None = None
     sample_interval: float = 0.5
+    # Phases during which the server is sampled with py-spy (DIR/server-profile-PHASE.txt).
+    profile_phases: frozenset[str] = frozenset()
 
 
 class Scenario(Protocol):
@@ -87,6 +90,7 @@ class Run:
         self.run_id = secrets.token_hex(4)
         self.base_url = ""
         self.server: SpawnedServer | None = None
+        self.server_pid: int | None = None
         self.pool: WorkerPool | None = None
         self.sampler = ResourceSampler([])
         self.progress_series: list[list[float]] = []
@@ -112,6 +116,7 @@ class Run:
         start, end = f"{self._phase_index}:{name}:start", f"{self._phase_index}:{name}:end"
         entry: dict[str, Any] = {"name": name, "start_s": round(self.elapsed(), 3)}
         self.report.phases.append(entry)
+        profiler = self._start_profiler(name)
         self.sampler.mark(start)
         t0 = time.monotonic()
         try:
@@ -119,6 +124,11 @@ class Run:
         finally:
             entry["duration_s"] = round(time.monotonic() - t0, 3)
             self.sampler.mark(end)
+            if profiler is not None:
+                # py-spy writes its file when stopped: off the event loop, it takes a moment.
+                written = await asyncio.to_thread(profiler.stop)
+                if written:
+                    entry["server_profile"] = profile_summary(profiler.output)
             cpu = self.sampler.between(start, end)
             entry["server_cpu_percent"] = _round(cpu.get("server"))
             entry["bot_cpu_percent"] = _round(cpu.get("bots"))
@@ -133,6 +143,18 @@ class Run:
                 ours = sum(cpu.get(name, 0.0) for name in ("server", "bots", "coordinator"))
                 others = machine * (os.cpu_count() or 1) - ours
                 entry["others_cpu_percent"] = _round(max(0.0, others))
+
+    def _start_profiler(self, phase: str) -> SamplingProfiler | None:
+        if phase not in self.settings.profile_phases or self.server_pid is None:
+            return None
+        output = self.settings.report_dir / f"server-profile-{phase}.txt"
+        profiler = SamplingProfiler(self.server_pid, output)
+        try:
+            profiler.start()
+        except (ProfilerUnavailable, OSError) as exc:
+            self.report.note(f"no server profile of {phase}: {exc}")
+            return None
+        return profiler
 
     def phase_figure(self, phase: str, key: str) -> float | None:
         """A figure of the last phase called ``phase``."""
@@ -202,6 +224,7 @@ class Run:
                 self.report.note(
                     "the server's process was not found (pass --server-pid): no server figures"
                 )
+        self.server_pid = server_pids[0] if server_pids else None
         self.sampler = ResourceSampler([ProcessGroup("coordinator", [os.getpid()])])
         if server_pids:
             self.sampler.add(ProcessGroup("server", server_pids, follow_children=True))
@@ -288,6 +311,15 @@ async def execute(settings: RunSettings, scenario: Scenario, report: Report) -> 
     console.print(
         summary_table(f"{scenario.name}: {status}", scenario.summary_rows(report.metrics))
     )
+    for phase in report.phases:
+        profile = phase.get("server_profile")
+        if profile:
+            rows = [
+                (row["frame"], f"{row['self_percent']:.1f}% / {row['total_percent']:.1f}%")
+                for row in profile["top_self"][:12]
+            ]
+            title = f"server CPU in {phase['name']}: self / total of {profile['samples']} samples"
+            console.print(summary_table(title, rows))
     for note in report.notes:
         console.print(f"[yellow]note:[/] {note}")
     for error in report.errors[:10]:

@@ -273,6 +273,10 @@ class SignalingScenario:
         metrics["chat_fanout_complete_ms"] = summary_ms(m["max_s"] for m in per_message)
         metrics["chat_ack_latency_ms"] = summary_ms(_chain(self.chat, "ack_latency_s"))
         metrics["chat_echo_latency_ms"] = summary_ms(_chain(self.chat, "echo_latency_s"))
+        # The two legs of a fan-out, split by the server's time stamp (same machine, same
+        # wall clock): sender -> server accepted it, and server -> each receiver.
+        metrics["chat_inbound_latency_ms"] = summary_ms(_chain(self.chat, "inbound_latency_s"))
+        metrics["chat_outbound_latency_ms"] = summary_ms(_chain(self.chat, "outbound_latency_s"))
         metrics["chat_send_lag_ms"] = summary_ms(_chain(self.sends, "lag_s"))
         # The messages are spread over --seconds: deliveries per second while they flow.
         metrics["chat_deliveries_per_s"] = round(len(receipts) / opts.seconds, 1)
@@ -403,6 +407,8 @@ class SignalingScenario:
             ("join -> ack", format_ms(metrics.get("join_latency_ms"))),
             ("join -> snapshot", format_ms(metrics.get("join_snapshot_latency_ms"))),
             ("chat fan-out (every receipt)", format_ms(metrics.get("chat_fanout_latency_ms"))),
+            ("  of which bot -> server", format_ms(metrics.get("chat_inbound_latency_ms"))),
+            ("  of which server -> bots", format_ms(metrics.get("chat_outbound_latency_ms"))),
             ("chat fan-out complete (per msg)", format_ms(metrics.get("chat_fanout_complete_ms"))),
             ("chat ack (sender)", format_ms(metrics.get("chat_ack_latency_ms"))),
             ("hand raise -> ack", format_ms(metrics.get("hand_raise_ack_ms"))),
