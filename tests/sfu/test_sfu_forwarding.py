@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import random
 import time
 from collections.abc import AsyncIterator
 
@@ -306,3 +307,49 @@ async def test_h264_is_forwarded_where_negotiated() -> None:
         finally:
             await s.close()
             await a.close()
+
+
+async def test_upstream_loss_is_repaired_by_the_publisher(
+    worker: Worker, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from sfu.endpoint import Endpoint
+
+    dropped: list[int] = []
+    original = Endpoint._on_publish_rtp
+    rng = random.Random(11)
+
+    def lossy(self: Endpoint, data: bytes, arrival: float) -> None:
+        # 8 % of alice's first transmissions are lost on the way in; RTX gets through.
+        source = self.sources.get("alice:video")
+        ssrc = int.from_bytes(data[8:12], "big")
+        if source is not None and ssrc == source.ssrc and rng.random() < 0.08:
+            dropped.append(int.from_bytes(data[2:4], "big"))
+            return
+        original(self, data, arrival)
+
+    monkeypatch.setattr(Endpoint, "_on_publish_rtp", lossy)
+    a = Publisher("alice", GREEN)
+    s = Subscriber("sam")
+    try:
+        await a.join(worker)
+        await s.join(worker, video_slots=1, audio_slots=0)
+        worker.set_routing("sam", {"v0": "alice:video"})
+        await wait_for(lambda: near(s.slot_colour("v0"), GREEN), 10, "green on v0")
+        await wait_for(lambda: len(dropped) >= 3, 15, "three packets lost upstream")
+        source = worker.stats()["endpoints"]["alice"]["sources"]["alice:video"]  # type: ignore[index]
+        await wait_for(
+            lambda: (
+                worker.stats()["endpoints"]["alice"]["sources"]["alice:video"]["missing"]  # type: ignore[index]
+                == 0
+            ),
+            5,
+            "every upstream loss repaired",
+        )
+        assert source["received"] > 0
+        # The subscriber saw a stream without holes, repaired packets included.
+        ssrc = s.slot_ssrc("v0")
+        values = sorted(set(unwrap(s.seqs[ssrc])))
+        assert all(b == x + 1 for x, b in itertools.pairwise(values))
+    finally:
+        await s.close()
+        await a.close()
