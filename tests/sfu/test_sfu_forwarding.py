@@ -335,7 +335,10 @@ async def test_upstream_loss_is_repaired_by_the_publisher(
         await s.join(worker, video_slots=1, audio_slots=0)
         worker.set_routing("sam", {"v0": "alice:video"})
         await wait_for(lambda: near(s.slot_colour("v0"), GREEN), 10, "green on v0")
+        dropped.clear()  # count only losses while the slot is playing
         await wait_for(lambda: len(dropped) >= 3, 15, "three packets lost upstream")
+        seen = s.packets("v0")
+        await wait_for(lambda: s.packets("v0") > seen + 20, 5, "packets after the losses")
         source = worker.stats()["endpoints"]["alice"]["sources"]["alice:video"]  # type: ignore[index]
         await wait_for(
             lambda: (
