@@ -100,6 +100,8 @@ def test_round_of_two_rooms_then_everyone_back_on_stage(
         expect(banner.locator(".broadcast-text")).to_have_text(message)
         expect(banner).to_contain_text("Sam Rivera")
     screenshot(tabs[1], "breakout-broadcast")
+    # The countdown runs.
+    expect(tabs[0].page.locator("#round-countdown")).to_have_text(re.compile(r"^4:5\d left$"))
 
     console.get_by_role("button", name="Close round now").click()
     for tab, marker in zip(tabs, markers, strict=True):

@@ -58,9 +58,14 @@ export function show(el, visible) {
 
 /** "Ada Obi" -> "AO": shown on a tile while there is no video. */
 export function initials(name) {
-  const parts = String(name || "?").trim().split(/\s+/).filter(Boolean);
-  const letters = parts.length > 1 ? [parts[0], parts[parts.length - 1]] : parts;
-  return letters.map((p) => Array.from(p)[0].toUpperCase()).join("") || "?";
+  // The first letter or digit of the first and last words; punctuation is skipped.
+  const firsts = String(name || "")
+    .trim()
+    .split(/\s+/)
+    .map((word) => word.match(/[\p{L}\p{N}]/u)?.[0])
+    .filter(Boolean);
+  const letters = firsts.length > 1 ? [firsts[0], firsts[firsts.length - 1]] : firsts;
+  return letters.join("").toUpperCase() || "?";
 }
 
 export function plural(n, one, many) {
