@@ -116,6 +116,13 @@ class Worker:
         if self._started:
             return
         await adapter.self_test()
+        loop = asyncio.get_running_loop()
+        if "uvloop" not in type(loop).__module__:
+            logger.warning(
+                "the SFU runs on %s; uvloop receives and sends datagrams far cheaper "
+                "(see install_uvloop)",
+                type(loop).__name__,
+            )
         self._started = True
         self._task = asyncio.create_task(self._housekeeping())
 
