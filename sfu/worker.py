@@ -185,15 +185,32 @@ class Worker:
             self._endpoints.pop(endpoint_id, None)
             await endpoint.close()
             raise
+        sources = self._register_sources(endpoint)
+        slots = [SlotInfo(s.id, s.kind, s.mid) for s in endpoint.slots.values()]
+        return EndpointOffer(endpoint_id, answer, offer, slots, sources)
+
+    async def add_publisher(self, endpoint_id: str, publish_offer_sdp: str) -> EndpointOffer:
+        """Give an endpoint created without a publish offer (a viewer) its publish
+        connection, e.g. when the participant turns the camera on to come on stage.
+        The subscribe connection is untouched. Returns the answer and the new sources."""
+        endpoint = self._endpoint(endpoint_id)
+        if endpoint.publish_pc is not None:
+            raise SfuError(f"endpoint {endpoint_id!r} already publishes")
+        answer = await endpoint.open_publish(publish_offer_sdp, self.config.video_codecs)
+        sources = self._register_sources(endpoint)
+        return EndpointOffer(endpoint_id, answer, None, [], sources)
+
+    def _register_sources(self, endpoint: Endpoint) -> list[SourceInfo]:
         sources = []
         for source in endpoint.sources.values():
+            if source.id in self._sources:
+                continue
             self._sources[source.id] = source
             info = _source_info(source)
             sources.append(info)
             if self.on_source_added is not None:
                 self.on_source_added(info)
-        slots = [SlotInfo(s.id, s.kind, s.mid) for s in endpoint.slots.values()]
-        return EndpointOffer(endpoint_id, answer, offer, slots, sources)
+        return sources
 
     async def set_subscribe_answer(self, endpoint_id: str, answer_sdp: str) -> None:
         """Apply the participant's answer to the subscribe offer."""

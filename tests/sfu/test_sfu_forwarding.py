@@ -10,11 +10,12 @@ import time
 from collections.abc import AsyncIterator
 
 import pytest
-from aiortc import RTCRtpSender
+from aiortc import RTCRtpSender, RTCSessionDescription
 from aiortc.rtp import RtcpPsfbPacket
 from sfu_peers import Publisher, Subscriber, near, unwrap, wait_for
 
 from sfu import RoutingError, Worker, WorkerConfig
+from sfu.adapter import announced_addresses
 from sfu.rtp import NTP_EPOCH_OFFSET
 
 pytestmark = pytest.mark.media
@@ -356,3 +357,28 @@ async def test_upstream_loss_is_repaired_by_the_publisher(
     finally:
         await s.close()
         await a.close()
+
+
+async def test_a_viewer_starts_publishing_later(worker: Worker) -> None:
+    s = Subscriber("sam")
+    v = Subscriber("vic")
+    camera = Publisher("vic", GREEN)
+    try:
+        await s.join(worker, video_slots=1, audio_slots=0)
+        await v.join(worker, video_slots=1, audio_slots=0)  # vic only watches at first
+        assert worker.sources("vic") == []
+        offer = await camera.pc.createOffer()
+        with announced_addresses(("127.0.0.1",)):
+            await camera.pc.setLocalDescription(offer)
+        result = await worker.add_publisher("vic", camera.pc.localDescription.sdp)
+        assert {i.source_id for i in result.sources} == {"vic:video", "vic:audio"}
+        await camera.pc.setRemoteDescription(
+            RTCSessionDescription(sdp=result.publish_answer_sdp, type="answer")
+        )
+        worker.set_routing("sam", {"v0": "vic:video"})
+        await wait_for(lambda: near(s.slot_colour("v0"), GREEN), 10, "vic's green for sam")
+        assert v.offers_received == 1  # vic's subscribe connection was not touched
+    finally:
+        await s.close()
+        await v.close()
+        await camera.close()
