@@ -391,7 +391,11 @@ async def self_test() -> None:
         )
     from aiortc import rate
 
-    _require(rate, "RemoteBitrateEstimator", "aiortc.rate")
+    estimator = _require(rate, "RemoteBitrateEstimator", "aiortc.rate")()
+    try:
+        estimator.add(arrival_time_ms=0, abs_send_time=0, payload_size=100, ssrc=1)
+    except TypeError as exc:
+        raise AdapterError(f"aiortc.rate.RemoteBitrateEstimator.add changed: {exc}") from exc
     _require(pylibsrtp, "SRTP_MAX_TRAILER_LEN", "pylibsrtp")
     _require(_lib, "srtp_protect", "pylibsrtp._binding.lib")
     session = pylibsrtp.Session(

@@ -205,3 +205,17 @@ def test_fast_protect_matches_pylibsrtp_and_keeps_its_session_alive() -> None:
         packet = _rtp(seq, 42, b"x" * (seq * 20))
         assert protect(packet) == reference.protect(packet)
     assert protect(_rtp(60, 42, bytes(1500))) is None  # too long: refused, not raised
+
+
+async def test_self_test_fails_when_the_estimator_signature_changes(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from aiortc import rate
+
+    class Changed:
+        def add(self, packet: object) -> None:
+            pass
+
+    monkeypatch.setattr(rate, "RemoteBitrateEstimator", Changed)
+    with pytest.raises(AdapterError, match="RemoteBitrateEstimator"):
+        await adapter.self_test()
