@@ -182,6 +182,29 @@ def fast_protect(session: Any) -> Callable[[bytes], bytes | None]:
     return run
 
 
+def fast_unprotect(session: Any) -> Callable[[bytes], bytes | None]:
+    """SRTP-unprotect like :func:`fast_protect`; None when authentication or the replay
+    check fails (or the packet does not fit)."""
+    srtp = session._srtp[0]
+    cdata = session._cdata
+    buffer = session._buffer
+    limit = len(buffer)
+    length = _ffi.new("int *")
+    unprotect = _lib.srtp_unprotect
+
+    def run(packet: bytes, _keep_alive: Any = session) -> bytes | None:
+        n = len(packet)
+        if n > limit:
+            return None
+        length[0] = n
+        buffer[0:n] = packet
+        if unprotect(srtp, cdata, length):
+            return None
+        return buffer[0 : length[0]]
+
+    return run
+
+
 def _is_rtcp(data: bytes) -> bool:
     return len(data) >= 2 and 192 <= data[1] <= 208
 
@@ -224,14 +247,15 @@ class PeerTransport:
     def is_ready(self) -> bool:
         return self.dtls._tx_srtp is not None and 1 in self._nominated
 
-    def attach(self, on_rtp: RtpHandler, on_rtcp: RtcpHandler) -> None:
+    def attach(self, on_rtp: RtpHandler, on_rtcp: RtcpHandler, *, decrypt: bool = True) -> None:
         """Handle decrypted RTP with ``on_rtp(packet, arrival_seconds)`` and decrypted
         compound RTCP with ``on_rtcp(data)``. The handlers run synchronously in the
-        datagram callback and must not raise."""
+        datagram callback and must not raise. With ``decrypt=False`` they get the SRTP
+        and SRTCP packets as they arrived (headers are in clear: enough for counting)."""
         self._on_rtp = on_rtp
         self._on_rtcp = on_rtcp
         for protocol in list(self._connection._protocols):
-            self._wrap(protocol)
+            self._wrap(protocol, decrypt)
 
     def set_socket_buffers(self, size: int) -> None:
         """Ask for ``size``-byte kernel send and receive buffers on every local socket
@@ -248,23 +272,37 @@ class PeerTransport:
                 except OSError:
                     logger.debug("could not set socket buffer %s to %d", option, size)
 
-    def _wrap(self, protocol: Any) -> None:
+    def _wrap(self, protocol: Any, decrypt: bool) -> None:
         original = protocol.datagram_received
         dtls = self.dtls
         loop_time = asyncio.get_event_loop().time
         on_rtp = self._on_rtp
         on_rtcp = self._on_rtcp
         assert on_rtp is not None and on_rtcp is not None
+        unprotect: list[Any] = [None, None]  # (session, its fast unprotect)
 
         def datagram_received(data: bytes, addr: tuple[Any, ...]) -> None:
             # SRTP and SRTCP start with 0b10 (RFC 7983); everything else is STUN/DTLS.
-            if data and 127 < data[0] < 192 and dtls._rx_srtp is not None:
+            session = dtls._rx_srtp
+            if data and 127 < data[0] < 192 and session is not None:
                 self.rx_packets += 1
                 try:
-                    if _is_rtcp(data):
-                        on_rtcp(dtls._rx_srtp.unprotect_rtcp(data))
+                    if not decrypt:
+                        if _is_rtcp(data):
+                            on_rtcp(data)
+                        else:
+                            on_rtp(data, loop_time())
+                    elif _is_rtcp(data):
+                        on_rtcp(session.unprotect_rtcp(data))
                     else:
-                        on_rtp(dtls._rx_srtp.unprotect(data), loop_time())
+                        if unprotect[0] is not session:
+                            unprotect[0] = session
+                            unprotect[1] = fast_unprotect(session)
+                        packet = unprotect[1](data)
+                        if packet is None:
+                            self.rx_errors += 1
+                        else:
+                            on_rtp(packet, loop_time())
                 except Exception:
                     # Authentication failures, replays and malformed packets are
                     # counted, never raised into the event loop.
@@ -398,6 +436,7 @@ async def self_test() -> None:
         raise AdapterError(f"aiortc.rate.RemoteBitrateEstimator.add changed: {exc}") from exc
     _require(pylibsrtp, "SRTP_MAX_TRAILER_LEN", "pylibsrtp")
     _require(_lib, "srtp_protect", "pylibsrtp._binding.lib")
+    _require(_lib, "srtp_unprotect", "pylibsrtp._binding.lib")
     session = pylibsrtp.Session(
         pylibsrtp.Policy(
             key=bytes(30),

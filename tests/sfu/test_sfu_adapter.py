@@ -219,3 +219,22 @@ async def test_self_test_fails_when_the_estimator_signature_changes(
     monkeypatch.setattr(rate, "RemoteBitrateEstimator", Changed)
     with pytest.raises(AdapterError, match="RemoteBitrateEstimator"):
         await adapter.self_test()
+
+
+def test_fast_unprotect_reverses_protect_and_rejects_forgeries() -> None:
+    key = bytes(range(30))
+    sender = _session(key)
+    receiver = pylibsrtp.Session(
+        pylibsrtp.Policy(
+            key=key,
+            ssrc_type=pylibsrtp.Policy.SSRC_ANY_INBOUND,
+            srtp_profile=pylibsrtp.Policy.SRTP_PROFILE_AES128_CM_SHA1_80,
+        )
+    )
+    unprotect = adapter.fast_unprotect(receiver)
+    for seq in range(20):
+        packet = _rtp(seq, 42, b"y" * (seq * 30))
+        assert unprotect(sender.protect(packet)) == packet
+    forged = bytearray(sender.protect(_rtp(99, 42, b"payload")))
+    forged[-1] ^= 1
+    assert unprotect(bytes(forged)) is None
