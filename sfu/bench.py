@@ -21,6 +21,7 @@ import pstats
 import resource
 import struct
 import sys
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -90,6 +91,23 @@ def packetize_vp8(frame: bytes, picture_id: int) -> list[bytes]:
     chunks = [frame[i : i + MAX_PAYLOAD] for i in range(0, len(frame), MAX_PAYLOAD)] or [b""]
     pid = bytes([0x80 | (picture_id >> 8), picture_id & 0xFF])
     return [bytes([0x90 if i == 0 else 0x80, 0x80]) + pid + c for i, c in enumerate(chunks)]
+
+
+def save_clip(clip: list[tuple[bool, bytes]], path: str) -> None:
+    with open(path, "wb") as f:
+        for key, frame in clip:
+            f.write(struct.pack("!BI", int(key), len(frame)) + frame)
+
+
+def load_clip(path: str) -> list[tuple[bool, bytes]]:
+    with open(path, "rb") as f:
+        data = f.read()
+    clip, pos = [], 0
+    while pos < len(data):
+        key, n = struct.unpack_from("!BI", data, pos)
+        clip.append((bool(key), data[pos + 5 : pos + 5 + n]))
+        pos += 5 + n
+    return clip
 
 
 # ---------------------------------------------------------------------------------------
@@ -263,6 +281,8 @@ class _Server:
         self.track_ready = asyncio.Event()
         self.profiler: cProfile.Profile | None = None
         self.split = (0.0, 0.0)
+        self.received_at_start = 0
+        self.highest_at_start = 0
 
     async def start(self) -> None:
         if self.mode == "sfu":
@@ -364,6 +384,42 @@ def _cpu_split() -> tuple[float, float]:
     return usage.ru_utime, usage.ru_stime
 
 
+async def _serve_publisher(clip_path: str) -> None:
+    """The publisher's own process (its pacing must not suffer from the subscribers'
+    load): JSON commands on stdin, replies on stdout."""
+    loop = asyncio.get_running_loop()
+    publisher = ClipPublisher(load_clip(clip_path))
+
+    def reply(value: Any) -> None:
+        sys.stdout.write(json.dumps(value) + "\n")
+        sys.stdout.flush()
+
+    while True:
+        line = await loop.run_in_executor(None, sys.stdin.readline)
+        if not line:
+            await publisher.close()
+            return
+        command, *args = json.loads(line)
+        try:
+            if command == "offer":
+                with adapter.announced_addresses([HOST]):
+                    reply(await publisher.offer())
+            elif command == "start":
+                await publisher.start(args[0])
+                reply(None)
+            elif command == "play":
+                publisher.play()
+                reply(None)
+            elif command == "sent":
+                reply(publisher.sent)
+            elif command == "quit":
+                await publisher.close()
+                reply(None)
+                return
+        except Exception as exc:
+            reply({"error": repr(exc)})
+
+
 async def _serve_async(mode: str) -> None:
     """The server side: JSON commands one per line on stdin, replies on stdout."""
     loop = asyncio.get_running_loop()
@@ -391,6 +447,9 @@ async def _serve_async(mode: str) -> None:
                 reply(None)
             elif command == "measure":
                 server.split = _cpu_split()
+                start_stats = server.source_stats().get("source", {})
+                server.received_at_start = start_stats.get("received", 0)
+                server.highest_at_start = start_stats.get("highest_seq", 0)
                 if args[0]:
                     server.profiler = cProfile.Profile()
                     server.profiler.enable()
@@ -409,6 +468,12 @@ async def _serve_async(mode: str) -> None:
                 extra = server.source_stats()
                 extra["user_seconds"] = round(user - server.split[0], 3)
                 extra["system_seconds"] = round(system - server.split[1], 3)
+                extra["received_in_window"] = (
+                    extra.get("source", {}).get("received", 0) - server.received_at_start
+                )
+                extra["sequence_advance_in_window"] = (
+                    extra.get("source", {}).get("highest_seq", 0) - server.highest_at_start
+                )
                 reply([await server.forwarded(), cpu, now, profile, extra])
             elif command == "quit":
                 await server.close()
@@ -421,8 +486,9 @@ async def _serve_async(mode: str) -> None:
 class _ServerProcess:
     """The server under test in its own Python process, driven over its stdin/stdout."""
 
-    def __init__(self, mode: str) -> None:
+    def __init__(self, mode: str, *args: str) -> None:
         self.mode = mode
+        self.args = args
         self.process: asyncio.subprocess.Process | None = None
 
     async def start(self) -> None:
@@ -434,6 +500,7 @@ class _ServerProcess:
             "sfu.bench",
             "serve",
             self.mode,
+            *self.args,
             stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE,
             env=env,
@@ -489,23 +556,23 @@ async def measure(
     mode: str,
     subscribers: int,
     seconds: float,
-    clip: list[tuple[bool, bytes]],
+    clip_path: str,
     *,
     profile: bool = False,
     warmup: float = 2.0,
 ) -> RunResult:
-    """Run one server (``"sfu"`` or ``"relay"``) with one clip publisher and
-    ``subscribers`` counting subscribers; measure over ``seconds`` after ``warmup``."""
+    """Run one server (``"sfu"`` or ``"relay"``) with one clip publisher (its own
+    process, replaying the clip file at ``clip_path``) and ``subscribers`` counting
+    subscribers (this process); measure over ``seconds`` after ``warmup``."""
     server = _ServerProcess(mode)
     await server.start()
-    publisher = ClipPublisher(clip)
+    publisher = _ServerProcess("publisher", clip_path)
+    await publisher.start()
     subs = [CountingSubscriber() for _ in range(subscribers)]
     started = time.monotonic()
     try:
-        with adapter.announced_addresses([HOST]):
-            offer = await publisher.offer()
-        answer = await server.call("publish", offer)
-        await publisher.start(answer)
+        answer = await server.call("publish", await publisher.call("offer"))
+        await publisher.call("start", answer)
 
         async def join(i: int) -> None:
             sub_offer = await server.call("subscribe", f"s{i}")
@@ -514,15 +581,16 @@ async def measure(
         for i in range(subscribers):  # the server handles one command at a time anyway
             await join(i)
         setup = time.monotonic() - started
-        publisher.play()
+        await publisher.call("play")
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(asyncio.gather(*(s.flowing.wait() for s in subs)), 30)
         await asyncio.sleep(warmup)
         before = [s.snapshot() for s in subs]
-        published0 = publisher.sent
+        published0 = await publisher.call("sent")
         fwd0, cpu0, t0 = await server.call("measure", profile)
         await asyncio.sleep(seconds)
         fwd1, cpu1, t1, profile_text, source_stats = await server.call("finish")
+        published1 = await publisher.call("sent")
         after = [s.snapshot() for s in subs]
         received = sum(a[0] - b[0] for a, b in zip(after, before, strict=True))
         expected = sum(a[1] - b[1] for a, b in zip(after, before, strict=True))
@@ -536,15 +604,15 @@ async def measure(
             cpu_seconds=cpu,
             packets_per_cpu_second=forwarded / cpu,
             loss_ratio=max(0.0, 1 - received / expected) if expected > 0 else 1.0,
-            published_packets=publisher.sent - published0,
+            published_packets=published1 - published0,
             profile=profile_text,
             setup_seconds=setup,
-            extra={"server": source_stats, "publisher_sent": publisher.sent},
+            extra={"server": source_stats, "publisher_sent": published1},
         )
     finally:
         for s in subs:
             await s.close()
-        await publisher.close()
+        await publisher.stop()
         await server.stop()
 
 
@@ -562,9 +630,27 @@ async def run_forwarding_benchmark(
     ``metrics.loss_ratio`` and ``metrics.baseline_packets_per_cpu_second``, plus the
     raw figures of each run and (with ``profile``) the SFU process's top functions.
     """
-    clip = encode_clip()
+    fd, clip_path = tempfile.mkstemp(prefix="sfu-clip-", suffix=".vp8")
+    os.close(fd)
+    save_clip(encode_clip(), clip_path)
+    try:
+        return await _run_forwarding(
+            subscribers, seconds, clip_path, baseline, baseline_subscribers, profile
+        )
+    finally:
+        os.unlink(clip_path)
+
+
+async def _run_forwarding(
+    subscribers: int,
+    seconds: float,
+    clip_path: str,
+    baseline: bool,
+    baseline_subscribers: int | None,
+    profile: bool,
+) -> dict[str, Any]:
     fast_path = await measure_fast_path()
-    sfu = await measure("sfu", subscribers, seconds, clip, profile=profile)
+    sfu = await measure("sfu", subscribers, seconds, clip_path, profile=profile)
     metrics: dict[str, Any] = {
         "forwarded_packets_per_cpu_second": round(sfu.packets_per_cpu_second),
         "loss_ratio": round(sfu.loss_ratio, 5),
@@ -582,7 +668,7 @@ async def run_forwarding_benchmark(
         # MediaRelay re-encodes per subscriber: beyond a few dozen it only measures a
         # saturated core, so it runs with at most 20 unless told otherwise.
         n = baseline_subscribers if baseline_subscribers is not None else min(subscribers, 20)
-        base = await measure("relay", n, seconds, clip)
+        base = await measure("relay", n, seconds, clip_path)
         metrics["baseline_packets_per_cpu_second"] = round(base.packets_per_cpu_second)
         metrics["baseline_loss_ratio"] = round(base.loss_ratio, 5)
         metrics["baseline_subscribers"] = n
@@ -818,7 +904,10 @@ def main(argv: list[str]) -> None:
     import uvloop
 
     if argv and argv[0] == "serve":
-        uvloop.run(_serve_async(argv[1]))
+        if argv[1] == "publisher":
+            uvloop.run(_serve_publisher(argv[2]))
+        else:
+            uvloop.run(_serve_async(argv[1]))
         return
     if argv and argv[0] == "switching":
         count = int(argv[1]) if len(argv) > 1 else 40

@@ -310,6 +310,7 @@ class Worker:
                         "codecs": sorted(set(s.codecs.values())),
                         "ssrc": s.ssrc,
                         "received": s.received,
+                        "highest_seq": s.cycles + s.max_seq,
                         "bytes": s.bytes_received,
                         "keyframes": s.keyframes,
                         "plis_sent": s.plis_sent,
