@@ -658,6 +658,11 @@ async def _run_forwarding(
         "sfu_cpu_seconds": round(sfu.cpu_seconds, 3),
         "sfu_cpu_share": round(sfu.cpu_seconds / sfu.seconds, 3),
         "published_packets_per_second": round(sfu.published_packets / sfu.seconds, 1),
+        # Below 1 when the SFU process fell behind the publisher (its socket buffer
+        # filled up): on a machine shared with the peers, a sign of CPU starvation.
+        "sfu_kept_up": round(
+            sfu.extra["server"].get("received_in_window", 0) / max(sfu.published_packets, 1), 3
+        ),
         "subscribers": subscribers,
         "seconds": round(sfu.seconds, 2),
         "setup_seconds": round(sfu.setup_seconds, 2),
