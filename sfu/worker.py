@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 from . import adapter
 from .endpoint import Endpoint
-from .forwarding import HANDOVER_MAX_S, KEYFRAME_RETRY_S, Source
+from .forwarding import HANDOVER_MAX_S, KEYFRAME_RETRY_S, Slot, Source
 
 logger = logging.getLogger(__name__)
 
@@ -239,27 +239,36 @@ class Worker:
         slot changes. A video slot switches at the new source's next keyframe (requested
         now and retried), audio at its next packet; None empties a slot at once.
         """
-        endpoint = self._endpoint(endpoint_id)
-        resolved: list[tuple[str, Source | None]] = []
-        for slot_id, source_id in plan.items():
-            slot = endpoint.slots.get(slot_id)
-            if slot is None:
-                raise RoutingError(f"endpoint {endpoint_id!r} has no slot {slot_id!r}")
-            source = None
-            if source_id is not None:
-                source = self._sources.get(source_id)
-                if source is None:
-                    raise RoutingError(f"no source {source_id!r}")
-                if source.closed:
-                    raise RoutingError(f"source {source_id!r} has stopped")
-                if source.kind != slot.kind:
-                    raise RoutingError(
-                        f"slot {slot_id!r} is {slot.kind}, source {source_id!r} {source.kind}"
-                    )
-            resolved.append((slot_id, source))
+        self.set_routings({endpoint_id: plan})
+
+    def set_routings(self, plans: Mapping[str, Mapping[str, str | None]]) -> None:
+        """:meth:`set_routing` for several endpoints at once (a move, a round opening):
+        every plan is checked before any slot of any endpoint changes."""
+        resolved: list[tuple[Slot, Source | None]] = []
+        for endpoint_id, plan in plans.items():
+            endpoint = self._endpoint(endpoint_id)
+            for slot_id, source_id in plan.items():
+                slot = endpoint.slots.get(slot_id)
+                if slot is None:
+                    raise RoutingError(f"endpoint {endpoint_id!r} has no slot {slot_id!r}")
+                resolved.append((slot, self._routable(slot, source_id)))
         now = asyncio.get_event_loop().time()
-        for slot_id, source in resolved:
-            endpoint.slots[slot_id].point_at(source, now)
+        for slot, source in resolved:
+            slot.point_at(source, now)
+
+    def _routable(self, slot: Slot, source_id: str | None) -> Source | None:
+        if source_id is None:
+            return None
+        source = self._sources.get(source_id)
+        if source is None:
+            raise RoutingError(f"no source {source_id!r}")
+        if source.closed:
+            raise RoutingError(f"source {source_id!r} has stopped")
+        if source.kind != slot.kind:
+            raise RoutingError(
+                f"slot {slot.id!r} is {slot.kind}, source {source_id!r} {source.kind}"
+            )
+        return source
 
     def routing(self, endpoint_id: str) -> dict[str, str | None]:
         """The plan being executed: each slot's target (pending or current) source."""

@@ -14,7 +14,7 @@ from aiortc import RTCRtpSender, RTCSessionDescription
 from aiortc.rtp import RtcpPsfbPacket
 from sfu_peers import Publisher, Subscriber, near, unwrap, wait_for
 
-from sfu import RoutingError, Worker, WorkerConfig
+from sfu import RoutingError, UnknownEndpoint, Worker, WorkerConfig
 from sfu.adapter import announced_addresses
 from sfu.rtp import NTP_EPOCH_OFFSET
 
@@ -133,6 +133,11 @@ async def test_routing_is_checked_before_anything_changes(
     with pytest.raises(RoutingError):
         worker.set_routing("sam", {"v1": "nobody:video"})
     assert worker.routing("sam") == {"v0": "alice:video", "v1": None, "a0": None, "a1": None}
+    with pytest.raises(UnknownEndpoint):  # one bad plan stops all of them
+        worker.set_routings({"sam": {"v1": "bob:video"}, "nobody": {"v0": None}})
+    assert worker.routing("sam")["v1"] is None
+    worker.set_routings({"sam": {"v1": "bob:video", "a0": "bob:audio"}})
+    assert worker.routing("sam")["v1"] == "bob:video"
 
 
 async def test_removed_source_stops_at_once(
