@@ -903,9 +903,17 @@ async def run_switching_benchmark(switches: int = 40, interval: float = 0.4) -> 
 
 
 def main(argv: list[str]) -> None:
-    """``python -m sfu.bench [SUBSCRIBERS [SECONDS]]`` prints a forwarding report;
-    ``python -m sfu.bench switching [N]`` a switch latency report;
-    ``python -m sfu.bench serve sfu|relay`` is the server side of a forwarding run."""
+    """Command line, usable without importing this package (loadtest/ may not)::
+
+        python -m sfu.bench forwarding --subscribers N --seconds S [--baseline-subscribers M]
+                                       [--no-baseline] [--profile] [--report DIR]
+        python -m sfu.bench switching --switches N [--report DIR]
+
+    Prints the report and, with ``--report DIR``, writes ``DIR/report.json``.
+    (``python -m sfu.bench serve ...`` is the server side of a forwarding run.)
+    """
+    import argparse
+
     import uvloop
 
     if argv and argv[0] == "serve":
@@ -914,15 +922,37 @@ def main(argv: list[str]) -> None:
         else:
             uvloop.run(_serve_async(argv[1]))
         return
-    if argv and argv[0] == "switching":
-        count = int(argv[1]) if len(argv) > 1 else 40
-        print(json.dumps(uvloop.run(run_switching_benchmark(count)), indent=2))
-        return
-    n = int(argv[0]) if argv else 20
-    secs = float(argv[1]) if len(argv) > 1 else 5.0
-    result = forwarding_benchmark(n, secs, profile=True)
-    print(result.pop("profile"))
-    print(json.dumps(result, indent=2))
+    parser = argparse.ArgumentParser(prog="python -m sfu.bench")
+    commands = parser.add_subparsers(dest="command", required=True)
+    fwd = commands.add_parser("forwarding", help="packets per CPU-second vs MediaRelay")
+    fwd.add_argument("--subscribers", type=int, default=50)
+    fwd.add_argument("--seconds", type=float, default=10.0)
+    fwd.add_argument("--baseline-subscribers", type=int, default=None)
+    fwd.add_argument("--no-baseline", action="store_true")
+    fwd.add_argument("--profile", action="store_true")
+    fwd.add_argument("--report", type=Path, default=None)
+    sw = commands.add_parser("switching", help="slot switch latency")
+    sw.add_argument("--switches", type=int, default=40)
+    sw.add_argument("--report", type=Path, default=None)
+    args = parser.parse_args(argv)
+    if args.command == "forwarding":
+        report = forwarding_benchmark(
+            args.subscribers,
+            args.seconds,
+            baseline=not args.no_baseline,
+            baseline_subscribers=args.baseline_subscribers,
+            profile=args.profile,
+        )
+        if report.get("profile"):
+            print(report["profile"])
+    else:
+        report = uvloop.run(run_switching_benchmark(args.switches))
+    report["benchmark"] = args.command
+    text = json.dumps(report, indent=2)
+    print(text)
+    if args.report is not None:
+        args.report.mkdir(parents=True, exist_ok=True)
+        (args.report / "report.json").write_text(text + "\n")
 
 
 if __name__ == "__main__":
