@@ -387,3 +387,19 @@ async def test_a_viewer_starts_publishing_later(worker: Worker) -> None:
         await s.close()
         await v.close()
         await camera.close()
+
+
+async def test_concurrent_joins_all_play(worker: Worker) -> None:
+    a = Publisher("alice", RED)
+    viewers = [Subscriber(f"viewer{i}") for i in range(8)]
+    try:
+        await a.join(worker)
+        await asyncio.gather(*(v.join(worker, video_slots=1, audio_slots=0) for v in viewers))
+        worker.set_routings({v.name: {"v0": "alice:video"} for v in viewers})
+        for v in viewers:
+            await wait_for(lambda v=v: near(v.slot_colour("v0"), RED), 10, f"red for {v.name}")
+        assert worker.stats()["endpoints"]["alice"]["sources"]["alice:video"]["subscribers"] == 8  # type: ignore[index]
+    finally:
+        for v in viewers:
+            await v.close()
+        await a.close()
