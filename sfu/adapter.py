@@ -21,6 +21,8 @@ What is used, and why:
   sets: replaced on each slot's sender, whose own reports would carry counters that stay
   at zero; the worker sends reports mapped from the forwarded source instead.
 - ``RTCRtpSender._ssrc`` of a publish transceiver: the sender SSRC of upstream RTCP.
+- ``RTCRtpReceiver.receive``: replaced on publish receivers so aiortc starts no decoder
+  thread or RTCP loop for tracks whose packets the SFU takes before aiortc sees them.
 - ``pylibsrtp.Session._srtp`` / ``_cdata`` / ``_buffer`` and ``pylibsrtp._binding.lib``:
   encryption without the per-call allocation of ``Session.protect`` (about 2 us saved
   per forwarded packet).
@@ -40,7 +42,7 @@ import aioice
 import aioice.ice
 import aiortc
 import pylibsrtp
-from aiortc import RTCPeerConnection, RTCRtpSender, RTCRtpTransceiver
+from aiortc import RTCPeerConnection, RTCRtpReceiver, RTCRtpSender, RTCRtpTransceiver
 from aiortc.mediastreams import MediaStreamTrack
 from pylibsrtp._binding import ffi as _ffi
 from pylibsrtp._binding import lib as _lib
@@ -149,6 +151,16 @@ def park_sender_rtcp(sender: RTCRtpSender) -> None:
             exited.set()
 
     sender._run_rtcp = _run_rtcp  # type: ignore[method-assign]
+
+
+def park_receiver(receiver: RTCRtpReceiver) -> None:
+    """Keep aiortc from starting a receiver whose packets the SFU takes itself: no decoder
+    thread and no RTCP loop per published track (the worker reports upstream instead)."""
+
+    async def receive(parameters: Any) -> None:
+        return None
+
+    receiver.receive = receive  # type: ignore[method-assign]
 
 
 # ---------------------------------------------------------------------------------------
@@ -464,6 +476,10 @@ async def self_test() -> None:
             _require(sender, attr, "RTCRtpSender")
         if not asyncio.iscoroutinefunction(sender._run_rtcp):
             raise AdapterError("RTCRtpSender._run_rtcp is no longer a coroutine function")
+        if not asyncio.iscoroutinefunction(
+            _require(transceiver.receiver, "receive", "RTCRtpReceiver")
+        ):
+            raise AdapterError("RTCRtpReceiver.receive is no longer a coroutine function")
         dtls = sender.transport
         for attr in ("_rx_srtp", "_tx_srtp", "transport"):
             _require(dtls, attr, "RTCDtlsTransport")

@@ -86,6 +86,8 @@ class Endpoint:
         allowed = {"video": {c.upper() for c in video_codecs}, "audio": {"OPUS"}}
         offer_sdp = sdp.restrict_codecs(offer_sdp, allowed)
         await pc.setRemoteDescription(RTCSessionDescription(sdp=offer_sdp, type="offer"))
+        for transceiver in pc.getTransceivers():
+            adapter.park_receiver(transceiver.receiver)
         answer = await pc.createAnswer()
         with adapter.announced_addresses(self._hosts):
             await pc.setLocalDescription(answer)
