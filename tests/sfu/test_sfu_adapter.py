@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import struct
+import threading
 
 import aioice.ice
 import aiortc
@@ -238,3 +239,25 @@ def test_fast_unprotect_reverses_protect_and_rejects_forgeries() -> None:
     forged = bytearray(sender.protect(_rtp(99, 42, b"payload")))
     forged[-1] ^= 1
     assert unprotect(bytes(forged)) is None
+
+
+async def test_parked_receiver_starts_no_decoder_thread() -> None:
+    a = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+    b = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+    try:
+        a.addTransceiver(adapter.ParkedTrack("video"), direction="sendonly")
+        with announced_addresses(["127.0.0.1"]):
+            await a.setLocalDescription(await a.createOffer())
+            await b.setRemoteDescription(a.localDescription)
+            for t in b.getTransceivers():
+                adapter.park_receiver(t.receiver)
+            await b.setLocalDescription(await b.createAnswer())
+        await a.setRemoteDescription(b.localDescription)
+        before = {t.ident for t in threading.enumerate() if t.name == "video-decoder"}
+        await wait_for(lambda: b.connectionState == "connected", 10, "connected")
+        await asyncio.sleep(0.1)  # let aiortc start its receivers, if it were to
+        after = {t.ident for t in threading.enumerate() if t.name == "video-decoder"}
+        assert after <= before
+    finally:
+        await a.close()
+        await b.close()
