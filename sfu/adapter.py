@@ -241,8 +241,8 @@ class PeerTransport:
         self._connection = self.dtls.transport._connection
         self._nominated: dict[int, Any] = self._connection._nominated
         self._wrapped: list[Any] = []
-        self._pair: Any = None
-        self._sender: Callable[[bytes], None] | None = None
+        self._sender: Callable[[bytes], bool] | None = None
+        self._bound: list[Any] = []
         self._on_rtp: RtpHandler | None = None
         self._on_rtcp: RtcpHandler | None = None
         self.rx_packets = 0
@@ -333,35 +333,65 @@ class PeerTransport:
     def send_rtp(self, packet: bytes) -> bool:
         """Encrypt and send one plain RTP packet; False (and counted) if not connected."""
         sender = self._sender
-        if sender is None or self._nominated.get(1) is not self._pair:
-            sender = self._make_sender()
-            if sender is None:
-                self.tx_dropped += 1
-                return False
-        sender(packet)
-        return True
+        if sender is None:
+            return self._send_slow(packet)
+        return sender(packet)
 
-    def _make_sender(self) -> Callable[[bytes], None] | None:
-        """Bind protect + sendto for the current SRTP session and selected pair."""
+    def _send_slow(self, packet: bytes) -> bool:
+        """(Re)build the fast sender for the current SRTP session and selected pair, hand
+        it to every :meth:`bind`-ed object, and send with it."""
+        sender = self._make_sender()
+        if sender is None:
+            self.tx_dropped += 1
+            return False
+        return sender(packet)
+
+    def bind(self, target: Any) -> None:
+        """Keep ``target.send`` set to the fastest sender there is: this method until the
+        connection is up, then one closure doing the whole protect + sendto (one Python
+        call per packet), rebuilt if the selected pair changes."""
+        self._bound.append(target)
+        target.send = self._sender or self.send_rtp
+
+    def _make_sender(self) -> Callable[[bytes], bool] | None:
         pair = self._nominated.get(1)
-        session = self.dtls._tx_srtp
+        dtls = self.dtls
+        session = dtls._tx_srtp
         if pair is None or session is None:
             return None
-        protect = fast_protect(session)
+        nominated = self._nominated
+        slow = self._send_slow
+        srtp = session._srtp[0]
+        cdata = session._cdata
+        buffer = session._buffer
+        limit = len(buffer) - pylibsrtp.SRTP_MAX_TRAILER_LEN
+        length = _ffi.new("int *")
+        protect = _lib.srtp_protect
         sendto = pair.protocol.transport.sendto
         addr = pair.remote_addr
 
-        def send(packet: bytes) -> None:
-            data = protect(packet)
-            if data is None:
+        def send(packet: bytes, _keep_alive: Any = session) -> bool:
+            # The same steps as fast_protect, inlined: this runs once per packet and
+            # subscriber. The session (default argument) owns the memory srtp points to.
+            if nominated.get(1) is not pair or dtls._tx_srtp is not session:
+                return slow(packet)
+            n = len(packet)
+            if n > limit:
                 self.tx_dropped += 1
-                return
-            sendto(data, addr)
+                return False
+            length[0] = n
+            buffer[0:n] = packet
+            if protect(srtp, cdata, length):
+                self.tx_dropped += 1
+                return False
+            sendto(buffer[0 : length[0]], addr)
             self.tx_packets += 1
-            self.tx_bytes += len(data)
+            self.tx_bytes += length[0]
+            return True
 
-        self._pair = pair
         self._sender = send
+        for target in self._bound:
+            target.send = send
         return send
 
     def send_rtcp(self, packet: bytes) -> bool:

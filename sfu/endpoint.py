@@ -180,6 +180,7 @@ class Endpoint:
                 transport.send_rtp,
                 transport.is_ready,
             )
+            transport.bind(slot)
             self.slots[slot_id] = slot
             self.slot_by_ssrc[ssrc] = slot
             adapter.park_sender_rtcp(t.sender)

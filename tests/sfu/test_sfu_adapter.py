@@ -119,6 +119,19 @@ async def test_peer_transport_sends_and_receives_raw_rtp_and_rtcp() -> None:
             assert ta.send_rtp(p)
         await wait_for(lambda: len(got_rtp) >= 10, 5, "ten packets")
         assert got_rtp[:10] == packets  # decrypted back to the very same bytes
+
+        class Slot:
+            send: object = None
+
+        slot = Slot()
+        ta.bind(slot)
+        assert slot.send is not ta.send_rtp  # already the one-call fast sender
+        more = [_rtp(i, 42, b"more-%d" % i) for i in range(10, 20)]
+        for p in more:
+            assert slot.send(p)  # type: ignore[operator]
+        await wait_for(lambda: len(got_rtp) >= 20, 5, "ten more packets")
+        assert got_rtp[10:20] == more
+        assert ta.tx_packets == 20
         pli = rtcp.pli(7, 42)
         assert tb.send_rtcp(pli)
         await wait_for(lambda: pli in got_rtcp, 5, "the PLI")
