@@ -86,6 +86,13 @@ window.framesDecoded = async () => {
   });
   return out;
 };
+window.audioPackets = async () => {
+  let total = 0;
+  (await window.sub.getStats()).forEach((s) => {
+    if (s.type === "inbound-rtp" && s.kind === "audio") total += s.packetsReceived || 0;
+  });
+  return total;
+};
 window.joined = join();
 </script>
 </body></html>
@@ -202,7 +209,7 @@ async def test_chromium_plays_bots_through_a_repointed_slot(worker: Worker, page
     try:
         await a.join(worker)
         await b.join(worker)
-        worker.set_routing("browser", {"v0": "alice:video"})
+        worker.set_routing("browser", {"v0": "alice:video", "a0": "alice:audio"})
         await _wait_colour(page, "v0", RED, 15)
         worker.set_routing("browser", {"v0": "bob:video"})
         await _wait_colour(page, "v0", BLUE, 10)
@@ -217,6 +224,11 @@ async def test_chromium_plays_bots_through_a_repointed_slot(worker: Worker, page
         deadline = time.monotonic() + 10
         while not await played_on():
             assert time.monotonic() < deadline, "the browser stopped decoding"
+            await asyncio.sleep(0.1)
+        audio = await page.evaluate("window.audioPackets()")
+        deadline = time.monotonic() + 10
+        while await page.evaluate("window.audioPackets()") < audio + 25:
+            assert time.monotonic() < deadline, "no audio reaches the browser"
             await asyncio.sleep(0.1)
         assert await page.evaluate("window.negotiations") == 1
         assert await page.evaluate("window.sub.signalingState") == "stable"
