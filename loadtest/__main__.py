@@ -177,6 +177,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="arrivals per second during the ramp (default: as fast as --concurrency allows)",
     )
     sig.add_argument(
+        "--source-addresses",
+        type=_positive_int,
+        default=defaults.source_addresses,
+        help="loopback addresses the bots connect from, 127.0.0.2 and up: the server limits "
+        f"registrations per address (default {defaults.source_addresses}; 1: one address)",
+    )
+    sig.add_argument(
         "--space", default=defaults.space, help=f"the stage to join (default {defaults.space})"
     )
     sig.add_argument(
@@ -203,6 +210,7 @@ def _signaling(args: argparse.Namespace) -> Scenario:
             hands=args.hands,
             concurrency=args.concurrency,
             ramp_rate=args.ramp_rate,
+            source_addresses=args.source_addresses,
             space=args.space,
             drain_timeout=args.drain_timeout,
         )

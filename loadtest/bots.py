@@ -98,7 +98,8 @@ class BotFleet:
         self.base_url = base_url
         self.prefix = f"lt:{run_id}:"
         self.bots: dict[int, Bot] = {}
-        self.http: aiohttp.ClientSession | None = None
+        # One HTTP session per local address the bots connect from (see ``ramp``).
+        self.http: dict[str, aiohttp.ClientSession] = {}
         self.counters: dict[str, int] = {
             "registered": 0,
             "register_retries": 0,
@@ -180,17 +181,17 @@ class BotFleet:
         start_at: float | None = None,
         interval: float = 0.0,
         timeout: float = 30.0,
+        source_addresses: Sequence[str] = (),
     ) -> dict[str, Any]:
         """Register, connect and join ``space_id`` with every bot in ``clients``.
 
         ``clients`` lists (global index, name). At most ``concurrency`` bots are between
         starting and joined at any time; with ``interval`` > 0 bot ``i`` starts no earlier than
-        ``start_at + i * interval`` (an arrival rate shared by all processes).
+        ``start_at + i * interval`` (an arrival rate shared by all processes). Bot ``i``
+        connects from ``source_addresses[i % len(source_addresses)]`` when given (loopback
+        addresses such as 127.0.0.2: participants come from many addresses, not one).
         """
-        if self.http is None:
-            # No connection limit: every bot holds its websocket's connection for the run.
-            connector = aiohttp.TCPConnector(limit=0, force_close=False)
-            self.http = aiohttp.ClientSession(connector=connector)
+        addresses = list(source_addresses or [""])
         gate = asyncio.Semaphore(max(1, concurrency))
         register_s = array("d")
         connect_s = array("d")
@@ -204,8 +205,8 @@ class BotFleet:
                 if delay > 0:
                     await asyncio.sleep(delay)
             async with gate:
-                assert self.http is not None
-                client = PodiumClient(self.base_url, self.http, keep=16, keep_chat=0)
+                http = self._session(addresses[index % len(addresses)])
+                client = PodiumClient(self.base_url, http, keep=16, keep_chat=0)
                 bot = Bot(self, index, name, client)
                 self.bots[index] = bot
                 try:
@@ -234,6 +235,14 @@ class BotFleet:
             "join_snapshot_s": join_snapshot_s,
             "joined": sorted(joined),
         }
+
+    def _session(self, address: str) -> aiohttp.ClientSession:
+        session = self.http.get(address)
+        if session is None:
+            # No connection limit: every bot holds its websocket's connection for the run.
+            connector = aiohttp.TCPConnector(limit=0, local_addr=(address, 0) if address else None)
+            session = self.http[address] = aiohttp.ClientSession(connector=connector)
+        return session
 
     async def _register(self, bot: Bot) -> float:
         """Register ``bot``; returns the latency of the successful request.
@@ -364,7 +373,8 @@ class BotFleet:
                 *(bot.client.close() for bot in bots[start : start + 100]),
                 return_exceptions=True,
             )
-        if self.http is not None:
-            await self.http.close()
-            self.http = None
+        sessions = list(self.http.values())
+        self.http.clear()
+        for session in sessions:
+            await session.close()
         return {"closed": len(bots)}

@@ -38,6 +38,19 @@ def read_process(pid: int, proc: Path = PROC) -> ProcSample | None:
     return parse_stat(pid, stat, statm)
 
 
+def read_run_delay(pid: int, proc: Path = PROC) -> float | None:
+    """Seconds ``pid`` has spent runnable but waiting for a CPU (``/proc/PID/schedstat``).
+
+    CPU time says how much a process worked; this says how long it wanted to and could not,
+    which is what other busy programs on the machine cost it.
+    """
+    try:
+        fields = (proc / str(pid) / "schedstat").read_text().split()
+    except (FileNotFoundError, ProcessLookupError, PermissionError):
+        return None
+    return int(fields[1]) / 1e9 if len(fields) >= 2 else None
+
+
 def parse_stat(pid: int, stat: str, statm: str) -> ProcSample:
     """Parse ``/proc/PID/stat`` and ``/proc/PID/statm``.
 
@@ -127,6 +140,7 @@ class ProcessGroup:
     roots: list[int]
     follow_children: bool = False
     _cpu: dict[int, float] = field(default_factory=dict)
+    _wait: dict[int, float] = field(default_factory=dict)
 
     def pids(self) -> list[int]:
         pids = list(self.roots)
@@ -146,7 +160,14 @@ class ProcessGroup:
             alive += 1
             rss += sample.rss_bytes
             self._cpu[pid] = max(self._cpu.get(pid, 0.0), sample.cpu_s)
+            delay = read_run_delay(pid)
+            if delay is not None:
+                self._wait[pid] = max(self._wait.get(pid, 0.0), delay)
         return sum(self._cpu.values()), rss, alive
+
+    def run_delay(self) -> float:
+        """Seconds the group's processes waited for a CPU, as of the last :meth:`sample`."""
+        return sum(self._wait.values())
 
     def cpu_by_process(self) -> dict[int, float]:
         return dict(self._cpu)
@@ -197,7 +218,7 @@ class ResourceSampler:
         busy, total = machine_cpu()
         if self._last_machine is not None and total > self._last_machine[2]:
             share = (busy - self._last_machine[1]) / (total - self._last_machine[2])
-            self.machine_series.append((t, 100.0 * share))
+            self.machine_series.append((t, 100.0 * min(1.0, max(0.0, share))))
         self._last_machine = (now, busy, total)
         return latest
 
@@ -205,6 +226,8 @@ class ResourceSampler:
         """Remember the CPU totals now, to compute a phase's figures with :meth:`between`."""
         now = time.monotonic()
         totals = {name: group.sample()[0] for name, group in self.groups.items()}
+        for name, group in self.groups.items():
+            totals[f"wait:{name}"] = group.run_delay()
         busy, total = machine_cpu()
         totals["machine:busy"] = busy
         totals["machine:total"] = total
@@ -212,7 +235,8 @@ class ResourceSampler:
 
     def between(self, start: str, end: str) -> dict[str, float]:
         """CPU percent (of one core) of each group between two marks; ``machine`` in percent
-        of all cores."""
+        of all cores; ``wait:GROUP`` the time the group waited for a CPU, in percent of the
+        phase (summed over its processes)."""
         t0, a = self._marks[start]
         t1, b = self._marks[end]
         if t1 <= t0:
@@ -224,7 +248,8 @@ class ResourceSampler:
         }
         total = b["machine:total"] - a["machine:total"]
         if total > 0:
-            figures["machine"] = 100.0 * (b["machine:busy"] - a["machine:busy"]) / total
+            share = (b["machine:busy"] - a["machine:busy"]) / total
+            figures["machine"] = 100.0 * min(1.0, max(0.0, share))
         return figures
 
     def has_mark(self, label: str) -> bool:

@@ -114,6 +114,8 @@ def environment() -> dict[str, Any]:
         "cpu_model": _cpu_model(),
         "memory_total_mb": _memory_total_mb(),
         "load_average": list(os.getloadavg()),
+        # A run started with `nice` gets more (or less) CPU than the machine's other programs.
+        "nice": os.getpriority(os.PRIO_PROCESS, 0),
         "clock": time.get_clock_info("perf_counter").implementation,
         "packages": versions,
         "git": _git_revision(),

@@ -23,7 +23,7 @@ from urllib.parse import urlsplit
 from rich.console import Console
 
 from loadtest.console import ProgressView, summary_table
-from loadtest.procstat import ProcessGroup, ResourceSampler, listening_pids
+from loadtest.procstat import ProcessGroup, ResourceSampler, listening_pids, machine_cpu
 from loadtest.profiling import ProfilerUnavailable, SamplingProfiler, profile_summary
 from loadtest.report import Report, environment, write_report
 from loadtest.target import SpawnedServer, TargetError, check_loopback_url, wait_healthy
@@ -135,12 +135,19 @@ class Run:
             workers = [v for k, v in cpu.items() if k.startswith("bot-")]
             entry["bot_cpu_percent_max_worker"] = _round(max(workers) if workers else None)
             entry["coordinator_cpu_percent"] = _round(cpu.get("coordinator"))
+            # Runnable but not running: the share of the phase spent waiting for a CPU.
+            entry["server_cpu_wait_percent"] = _round(cpu.get("wait:server"))
+            entry["bot_cpu_wait_percent"] = _round(cpu.get("wait:bots"))
             entry["machine_cpu_percent"] = _round(cpu.get("machine"))
             # What the rest of the machine used (other programs), in percent of one core: a
             # busy neighbour takes CPU from server and bots alike.
             machine = cpu.get("machine")
             if machine is not None:
-                ours = sum(cpu.get(name, 0.0) for name in ("server", "bots", "coordinator"))
+                ours = sum(
+                    value
+                    for name, value in cpu.items()
+                    if name in ("server", "bots", "coordinator") or name.startswith("profiler-")
+                )
                 others = machine * (os.cpu_count() or 1) - ours
                 entry["others_cpu_percent"] = _round(max(0.0, others))
 
@@ -154,6 +161,9 @@ class Run:
         except (ProfilerUnavailable, OSError) as exc:
             self.report.note(f"no server profile of {phase}: {exc}")
             return None
+        if profiler.process is not None:
+            # The profiler's own CPU is ours, not the machine's other programs'.
+            self.sampler.add(ProcessGroup(f"profiler-{phase}", [profiler.process.pid]))
         return profiler
 
     def phase_figure(self, phase: str, key: str) -> float | None:
@@ -196,8 +206,24 @@ class Run:
     def sampler_elapsed(self) -> float:
         return time.monotonic() - self.sampler.started
 
+    async def _machine_before(self, seconds: float = 1.0) -> None:
+        """How busy the machine was just before the run: other programs skew every figure."""
+        busy0, total0 = machine_cpu()
+        await asyncio.sleep(seconds)
+        busy1, total1 = machine_cpu()
+        if total1 <= total0:
+            return
+        percent = 100.0 * (busy1 - busy0) / (total1 - total0)
+        self.report.environment["machine_cpu_percent_before_run"] = round(percent, 1)
+        if percent >= 25.0:
+            self.report.note(
+                f"the machine was {percent:.0f}% busy before the run started (other programs): "
+                "latencies include waiting for a CPU"
+            )
+
     async def _start(self) -> None:
         settings = self.settings
+        await self._machine_before()
         server_pids: list[int] = []
         if settings.spawn:
             self.server = SpawnedServer(settings.report_dir / "server.log", env=settings.server_env)

@@ -22,6 +22,7 @@ import time
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 import aiohttp
 import numpy as np
@@ -49,6 +50,9 @@ class SignalingOptions:
     hands: int = 20
     concurrency: int = 100
     ramp_rate: float | None = None
+    # Loopback addresses the bots connect from (127.0.0.2, 127.0.0.3, ...), so the server
+    # sees many participants' addresses as it would in production, not one.
+    source_addresses: int = 8
     space: str = "main-stage"
     join_timeout: float = 60.0
     drain_timeout: float = 20.0
@@ -72,6 +76,8 @@ class SignalingOptions:
             raise ValueError("--concurrency must be at least 1")
         if self.ramp_rate is not None and self.ramp_rate <= 0:
             raise ValueError("--ramp-rate must be positive")
+        if not 1 <= self.source_addresses <= 250:
+            raise ValueError("--source-addresses must be between 1 and 250")
         senders = self.sender_count()
         if not 1 <= senders <= self.clients:
             raise ValueError("--senders must be between 1 and --clients")
@@ -93,6 +99,18 @@ def spread(items: Sequence[int], count: int, offset: float = 0.0) -> list[int]:
     count = min(count, len(items))
     step = len(items) / count
     return [items[min(len(items) - 1, int((i + offset) * step))] for i in range(count)]
+
+
+def source_addresses(base_url: str, count: int) -> list[str]:
+    """Local addresses for the bots: 127.0.0.2 .. for an IPv4 loopback server, else none.
+
+    Linux routes all of 127.0.0.0/8 to the loopback interface, so these need no setup. With
+    ``count`` 1, or a server on ::1 or named localhost, bots use the default address.
+    """
+    host = urlsplit(base_url).hostname or ""
+    if count <= 1 or not host.startswith("127."):
+        return []
+    return [f"127.0.0.{2 + i}" for i in range(count)]
 
 
 def chat_plan(
@@ -166,6 +184,7 @@ class SignalingScenario:
                         "start_at": start_at,
                         "interval": interval,
                         "timeout": opts.join_timeout,
+                        "source_addresses": source_addresses(run.base_url, opts.source_addresses),
                     }
                     for w in range(workers)
                 ],
@@ -292,6 +311,8 @@ class SignalingScenario:
             ("bot_cpu_percent_max_worker", "bot_cpu_percent_max_worker"),
             ("machine_cpu_percent", "machine_cpu_percent"),
             ("others_cpu_percent", "others_cpu_percent"),
+            ("server_cpu_wait_percent", "server_cpu_wait_percent"),
+            ("bot_cpu_wait_percent", "bot_cpu_wait_percent"),
         ):
             metrics[key] = {phase: run.phase_figure(phase, figure) for phase in phases}
         for group, key in (("server", "server_cpu_percent"), ("bots", "bot_cpu_percent")):
@@ -442,6 +463,10 @@ class SignalingScenario:
             ("busiest bot process chat", cpu("bot_cpu_percent_max_worker", "chat")),
             ("machine CPU chat (all cores=100%)", cpu("machine_cpu_percent", "chat")),
             ("other programs' CPU chat", cpu("others_cpu_percent", "chat")),
+            (
+                "waiting for a CPU chat: server / bots",
+                f"{cpu('server_cpu_wait_percent', 'chat')} / {cpu('bot_cpu_wait_percent', 'chat')}",
+            ),
         ]
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from loadtest.bots import chat_text, parse_chat_text
-from loadtest.scenarios.signaling import SignalingOptions, chat_plan, spread
+from loadtest.scenarios.signaling import SignalingOptions, chat_plan, source_addresses, spread
 
 
 def test_spread_picks_evenly_and_without_repeats() -> None:
@@ -71,3 +71,10 @@ def test_chat_text_carries_index_and_send_time() -> None:
     assert parse_chat_text("lt:other:", text) is None
     assert parse_chat_text(prefix, "hello everyone") is None
     assert parse_chat_text(prefix, prefix + "x:1") is None
+
+
+def test_bots_come_from_several_loopback_addresses_when_the_server_is_on_ipv4() -> None:
+    assert source_addresses("http://127.0.0.1:8080", 3) == ["127.0.0.2", "127.0.0.3", "127.0.0.4"]
+    assert source_addresses("http://127.0.0.1:8080", 1) == []
+    assert source_addresses("http://[::1]:8080", 8) == []
+    assert source_addresses("http://localhost:8080", 8) == []
