@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import random
 import socket
 import time
 from collections.abc import AsyncIterator
@@ -253,3 +254,60 @@ async def test_chromium_camera_reaches_a_python_subscriber(worker: Worker, page:
         assert stats["unknown_packets"] == 0  # type: ignore[index]
     finally:
         await s.close()
+
+
+async def test_chromium_repairs_loss_with_our_retransmissions(worker: Worker, page: Any) -> None:
+    a = Publisher("alice", RED)
+    try:
+        await a.join(worker)
+        worker.set_routing("browser", {"v0": "alice:video"})
+        await _wait_colour(page, "v0", RED, 15)
+        # Fault injection inside the SFU: drop 8 % of what it sends on v0 (first
+        # transmissions only, retransmissions go through).
+        slot = worker._endpoint("browser").slots["v0"]
+        send = slot.send
+        rng = random.Random(5)
+        dropped: list[int] = []
+
+        def lossy(packet: bytes) -> bool:
+            if int.from_bytes(packet[8:12], "big") == slot.ssrc and rng.random() < 0.08:
+                dropped.append(int.from_bytes(packet[2:4], "big"))
+                return True
+            return send(packet)
+
+        slot.send = lossy
+        deadline = time.monotonic() + 15
+        while len(dropped) < 5:
+            assert time.monotonic() < deadline, "not enough packets went through v0"
+            await asyncio.sleep(0.1)
+        slot.send = send
+        stats_js = """async () => {
+          let out = null;
+          (await window.sub.getStats()).forEach((s) => {
+            if (s.type === "inbound-rtp" && s.kind === "video" && s.packetsReceived > 0)
+              out = {nacks: s.nackCount, lost: s.packetsLost, frames: s.framesDecoded,
+                     rtx: s.retransmittedPacketsReceived, received: s.packetsReceived};
+          });
+          return out;
+        }"""
+        deadline = time.monotonic() + 10
+        while True:
+            stats = await page.evaluate(stats_js)
+            # Chromium asked for every lost packet and got each one back as RTX (it
+            # counts those apart: packetsLost stays, retransmittedPacketsReceived grows).
+            if stats and stats["nacks"] >= len(dropped) and stats["rtx"] >= len(dropped):
+                break
+            assert time.monotonic() < deadline, (
+                f"chromium did not recover: {stats}, sfu nacks {slot.nacks} "
+                f"retransmitted {slot.retransmitted}, dropped {dropped}"
+            )
+            await asyncio.sleep(0.1)
+        assert slot.retransmitted >= len(dropped)
+        frames = stats["frames"]
+        deadline = time.monotonic() + 5
+        while (await page.evaluate(stats_js))["frames"] < frames + 15:
+            assert time.monotonic() < deadline, "chromium stopped decoding"
+            await asyncio.sleep(0.1)
+        await _wait_colour(page, "v0", RED, 5)
+    finally:
+        await a.close()
