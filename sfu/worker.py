@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from . import adapter
 from .endpoint import Endpoint
 from .forwarding import HANDOVER_MAX_S, KEYFRAME_RETRY_S, Slot, Source
+from .pipe import Pipe
 
 logger = logging.getLogger(__name__)
 
@@ -104,6 +105,7 @@ class Worker:
         self.on_failed = on_failed
         self._endpoints: dict[str, Endpoint] = {}
         self._sources: dict[str, Source] = {}
+        self._pipes: dict[str, Pipe] = {}
         self._task: asyncio.Task[None] | None = None
         self._levels: dict[str, int] = {}
         self._started = False
@@ -127,9 +129,11 @@ class Worker:
         self._task = asyncio.create_task(self._housekeeping())
 
     async def close(self) -> None:
-        """Close every endpoint and stop. Idempotent."""
+        """Close every endpoint and pipe, and stop. Idempotent."""
         for endpoint_id in list(self._endpoints):
             await self.close_endpoint(endpoint_id)
+        for pipe_id in list(self._pipes):
+            self.close_pipe(pipe_id)
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -229,6 +233,67 @@ class Worker:
             if self.on_source_removed is not None:
                 self.on_source_removed(_source_info(source))
         await endpoint.close()
+
+    # -- pipes between workers ----------------------------------------------------------
+
+    async def open_pipe(
+        self, pipe_id: str, bind: tuple[str, int] = ("127.0.0.1", 0)
+    ) -> tuple[str, int]:
+        """Open this worker's end of a pipe to another worker; returns the address the
+        other end must :meth:`connect_pipe` to. The pipe is plain RTP: use it on
+        loopback or a private network only."""
+        if pipe_id in self._pipes:
+            raise SfuError(f"pipe {pipe_id!r} exists")
+        loop = asyncio.get_running_loop()
+        transport, pipe = await loop.create_datagram_endpoint(
+            lambda: Pipe(pipe_id), local_addr=bind
+        )
+        self._pipes[pipe_id] = pipe
+        host, port = transport.get_extra_info("sockname")[:2]
+        return str(host), int(port)
+
+    def connect_pipe(self, pipe_id: str, remote: tuple[str, int]) -> None:
+        """Tell this end of the pipe where the other end is."""
+        self._pipe(pipe_id).remote = (remote[0], int(remote[1]))
+
+    def export_source(self, pipe_id: str, source_id: str) -> dict[str, object]:
+        """Send a local source into the pipe; hand the returned description (JSON-
+        friendly) to the other worker's :meth:`import_source`."""
+        source = self._sources.get(source_id)
+        if source is None or source.closed:
+            raise RoutingError(f"no source {source_id!r}")
+        return self._pipe(pipe_id).export(source)
+
+    def import_source(self, pipe_id: str, description: Mapping[str, object]) -> SourceInfo:
+        """Make a source exported by another worker routable here, under the same id."""
+        pipe = self._pipe(pipe_id)
+        source_id = str(description["source_id"])
+        if source_id in self._sources:
+            raise SfuError(f"source {source_id!r} exists on this worker")
+        source = pipe.import_source(dict(description))
+        self._sources[source.id] = source
+        info = _source_info(source)
+        if self.on_source_added is not None:
+            self.on_source_added(info)
+        return info
+
+    def close_pipe(self, pipe_id: str) -> None:
+        """Close this end: exported sources stop going out, imported ones stop at once."""
+        pipe = self._pipes.pop(pipe_id, None)
+        if pipe is None:
+            return
+        for source in list(pipe.imports.values()):
+            if self._sources.get(source.id) is source:
+                del self._sources[source.id]
+                if self.on_source_removed is not None:
+                    self.on_source_removed(_source_info(source))
+        pipe.close()
+
+    def _pipe(self, pipe_id: str) -> Pipe:
+        pipe = self._pipes.get(pipe_id)
+        if pipe is None:
+            raise SfuError(f"no pipe {pipe_id!r}")
+        return pipe
 
     # -- routing ------------------------------------------------------------------------
 
@@ -390,6 +455,8 @@ class Worker:
                     for endpoint in list(self._endpoints.values()):
                         endpoint.send_receiver_reports(now)
                         endpoint.send_sender_reports(now)
+                    for pipe in list(self._pipes.values()):
+                        pipe.send_sender_reports(now)
             except Exception:
                 logger.exception("housekeeping failed")
 

@@ -1,0 +1,193 @@
+"""A plain-RTP pipe between two workers, so one source can feed slots on several workers
+(a stage watched by more people than one core can serve).
+
+Each side opens a UDP socket and is told the other's address. The exporting worker sends
+the packets of its exported sources (after RTX repair, with a pipe SSRC of their own) and
+their publishers' sender reports; the importing worker turns each into a local
+:class:`~sfu.forwarding.Source` its slots can point at, and sends keyframe requests back.
+The pipe is not encrypted: it is meant for loopback or a private network between workers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections.abc import Callable
+from typing import Any
+
+from . import rtcp
+from .forwarding import Source
+from .rtp import ExtensionLayout, InPacket, abs_send_time_now, build_header, parse
+
+logger = logging.getLogger(__name__)
+
+#: Header extension ids used inside a pipe (both ends agree on them).
+PIPE_ABS_ID = 3
+PIPE_LEVEL_ID = 1
+PIPE_EXT_IDS = (0, PIPE_ABS_ID, PIPE_LEVEL_ID)
+
+
+class PipeSlot:
+    """Looks like a slot to a source: every packet goes into the pipe, unchanged but for
+    its SSRC, so the importing worker sees the source's own numbering."""
+
+    handover = None
+
+    def __init__(self, source: Source, pipe_ssrc: int, pipe: Pipe) -> None:
+        self.source: Source | None = source
+        self.pipe_ssrc = pipe_ssrc
+        self.pipe = pipe
+        layout = ExtensionLayout(
+            None,
+            0,
+            PIPE_ABS_ID if source.is_video else PIPE_LEVEL_ID,
+            "abs" if source.is_video else "level",
+        )
+        self.ext = layout
+        self.packets = 0
+
+    def forward(self, p: InPacket, codec: str, abs_send_time: bytes) -> None:
+        header = build_header(p.marker | p.payload_type, p.seq, p.timestamp, self.pipe_ssrc)
+        self.pipe.send(
+            header + self.ext.block(abs_send_time, p.audio_level) + p.descriptor + p.rest
+        )
+        self.packets += 1
+
+    def clear(self) -> None:
+        if self.source is not None:
+            try:
+                self.source.slots.remove(self)  # type: ignore[arg-type]
+            except ValueError:
+                pass
+            self.source = None
+
+
+class Pipe(asyncio.DatagramProtocol):
+    """One end of a pipe between two workers."""
+
+    def __init__(self, pipe_id: str, on_error: Callable[[str], None] | None = None) -> None:
+        self.id = pipe_id
+        self.transport: asyncio.DatagramTransport | None = None
+        self.remote: tuple[str, int] | None = None
+        self.exports: dict[int, PipeSlot] = {}  # pipe ssrc -> exported source
+        self.imports: dict[int, Source] = {}  # pipe ssrc -> imported source
+        self.sent = 0
+        self.received = 0
+        self.errors = 0
+        self._on_error = on_error
+
+    # -- asyncio ------------------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def datagram_received(self, data: bytes, addr: tuple[Any, ...]) -> None:
+        if self.remote is not None and (addr[0], addr[1]) != self.remote:
+            self.errors += 1  # only the connected peer may feed this pipe
+            return
+        self.received += 1
+        try:
+            if len(data) >= 2 and 192 <= data[1] <= 208:
+                self._on_rtcp(data)
+                return
+            p = parse(data, PIPE_EXT_IDS, asyncio.get_event_loop().time())
+            if p is None:
+                self.errors += 1
+                return
+            source = self.imports.get(p.ssrc)
+            if source is None or source.closed:
+                return
+            source.receive(p, abs_send_time_now())
+        except Exception:
+            self.errors += 1
+
+    def _on_rtcp(self, data: bytes) -> None:
+        now = asyncio.get_event_loop().time()
+        for fb in rtcp.parse(data):
+            if fb.kind == "sr":
+                source = self.imports.get(fb.sender_ssrc)
+                if source is not None:
+                    source.on_sender_report(fb.ntp, fb.rtp_timestamp, now)
+            elif fb.kind in ("pli", "fir"):
+                slot = self.exports.get(fb.media_ssrc)
+                if slot is not None and slot.source is not None:
+                    slot.source.request_keyframe(now)
+
+    # -- sending --------------------------------------------------------------------------
+
+    def send(self, data: bytes) -> bool:
+        if self.transport is None or self.remote is None:
+            return False
+        self.transport.sendto(data, self.remote)
+        self.sent += 1
+        return True
+
+    def export(self, source: Source) -> dict[str, Any]:
+        """Start sending ``source`` into the pipe; returns what the other worker's
+        :meth:`import_source` needs."""
+        for slot in self.exports.values():
+            if slot.source is source:
+                return self._descriptor(slot)
+        pipe_ssrc = random.randrange(1, 1 << 32)
+        while pipe_ssrc in self.exports:
+            pipe_ssrc = random.randrange(1, 1 << 32)
+        slot = PipeSlot(source, pipe_ssrc, self)
+        self.exports[pipe_ssrc] = slot
+        source.slots.append(slot)  # type: ignore[arg-type]
+        return self._descriptor(slot)
+
+    def _descriptor(self, slot: PipeSlot) -> dict[str, Any]:
+        source = slot.source
+        assert source is not None
+        return {
+            "source_id": source.id,
+            "endpoint_id": source.endpoint_id,
+            "kind": source.kind,
+            "pipe_ssrc": slot.pipe_ssrc,
+            "codecs": {str(pt): name for pt, name in source.codecs.items()},
+            "clock_rate": source.clock_rate,
+        }
+
+    def import_source(self, descriptor: dict[str, Any]) -> Source:
+        """A local source fed by the pipe, with the exporting worker's source id."""
+        pipe_ssrc = int(descriptor["pipe_ssrc"])
+        source = Source(
+            str(descriptor["source_id"]),
+            str(descriptor["endpoint_id"]),
+            str(descriptor["kind"]),
+            None,
+            {int(pt): str(name) for pt, name in descriptor["codecs"].items()},
+            {},
+            int(descriptor["clock_rate"]),
+            pipe_ssrc,
+            None,
+        )
+        source.upstream = self.send
+        self.imports[pipe_ssrc] = source
+        return source
+
+    def send_sender_reports(self, now: float) -> None:
+        """Pass the publishers' latest sender reports of exported sources along."""
+        reports = []
+        for pipe_ssrc, slot in self.exports.items():
+            source = slot.source
+            if source is None or source.sr_ntp < 0:
+                continue
+            elapsed = now - source.sr_arrival
+            ntp = (source.sr_ntp + int(elapsed * (1 << 32))) & 0xFFFFFFFFFFFFFFFF
+            rtp_ts = source.sr_rtp + int(elapsed * source.clock_rate)
+            reports.append(rtcp.sender_report(pipe_ssrc, ntp, rtp_ts, slot.packets, 0))
+        if reports:
+            self.send(b"".join(reports))
+
+    def close(self) -> None:
+        for slot in self.exports.values():
+            slot.clear()
+        self.exports.clear()
+        for source in self.imports.values():
+            source.detach_all()
+        self.imports.clear()
+        if self.transport is not None:
+            self.transport.close()
+            self.transport = None

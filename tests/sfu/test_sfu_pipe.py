@@ -1,0 +1,59 @@
+"""Two workers joined by a pipe: a source published on one plays in slots of the other."""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+from sfu_peers import Publisher, Subscriber, near, unwrap, wait_for
+
+from sfu import RoutingError, Worker, WorkerConfig
+
+pytestmark = pytest.mark.media
+
+RED = (220, 40, 40)
+
+
+async def test_a_source_crosses_a_pipe_to_another_worker(worker: Worker) -> None:
+    async with Worker(WorkerConfig(host_addresses=("127.0.0.1",))) as other:
+        a = Publisher("alice", RED, amplitude=0.3)
+        s = Subscriber("sam")
+        try:
+            await a.join(worker)  # alice publishes on the first worker...
+            await s.join(other, video_slots=1, audio_slots=1)  # ...sam watches on the other
+            here = await worker.open_pipe("p1")
+            there = await other.open_pipe("p1")
+            worker.connect_pipe("p1", there)
+            other.connect_pipe("p1", here)
+            for source_id in ("alice:video", "alice:audio"):
+                other.import_source("p1", worker.export_source("p1", source_id))
+            assert {i.source_id for i in other.sources()} == {"alice:video", "alice:audio"}
+
+            other.set_routing("sam", {"v0": "alice:video", "a0": "alice:audio"})
+            await wait_for(lambda: near(s.slot_colour("v0"), RED), 10, "red across the pipe")
+            a0 = s.mid_of_slot["a0"]
+            await wait_for(lambda: s.samples.get(a0, 0.0) > 2000, 10, "alice's tone")
+            await wait_for(lambda: bool(s.sender_reports.get(s.slot_ssrc("v0"))), 5, "a mapped SR")
+            values = sorted(set(unwrap(s.seqs[s.slot_ssrc("v0")])))
+            assert all(y == x + 1 for x, y in itertools.pairwise(values))
+
+            # A keyframe asked for on the far side reaches the publisher.
+            plis = worker.stats()["endpoints"]["alice"]["sources"]["alice:video"]["plis_sent"]  # type: ignore[index]
+            other.request_keyframe("alice:video")
+            await wait_for(
+                lambda: (
+                    worker.stats()["endpoints"]["alice"]["sources"]["alice:video"]["plis_sent"]  # type: ignore[index]
+                    > plis
+                ),
+                5,
+                "the PLI back across the pipe",
+            )
+
+            # Closing the pipe stops the imported source at once.
+            other.close_pipe("p1")
+            assert other.routing("sam") == {"v0": None, "a0": None}
+            with pytest.raises(RoutingError):
+                other.set_routing("sam", {"v0": "alice:video"})
+        finally:
+            await s.close()
+            await a.close()
