@@ -58,7 +58,10 @@ def test_hand_raised_promoted_seen_in_the_slot_and_demoted(
     expect(queue.nth(1)).to_contain_text("Bob <em>Builder</em>")
     screenshot(mod, "moderator-console")
 
-    mod.page.get_by_role("button", name="Promote Alice Liddell").click()
+    # By keyboard: after the promotion the focus stays in the queue, on the next person.
+    mod.page.get_by_role("button", name="Promote Alice Liddell").focus()
+    mod.page.keyboard.press("Enter")
+    expect(mod.page.get_by_role("button", name="Promote Bob <em>Builder</em>")).to_be_focused()
 
     # Alice is on stage in slot 1; her hand is down and her own tile shows her camera.
     expect(alice.page.locator("#on-stage")).to_have_text(re.compile("Q&A slot 1"))

@@ -7,6 +7,21 @@ import { formatDuration, h, plural, replaceChildren, setText } from "../dom.js";
 
 let fieldIds = 0;
 
+/**
+ * Redraw a list without losing keyboard focus: a moderator tabbing through the queue keeps
+ * their place on the same control (matched by its accessible name) when the list changes.
+ */
+function keepFocus(list, redraw) {
+  const active = document.activeElement;
+  const label = list.contains(active) ? active.getAttribute("aria-label") || active.textContent : null;
+  redraw();
+  if (label === null) return;
+  const same = Array.from(list.querySelectorAll("button")).find(
+    (b) => (b.getAttribute("aria-label") || b.textContent) === label,
+  );
+  (same || list.querySelector("button") || list.closest("section")?.querySelector("h2"))?.focus();
+}
+
 function field(label, control, hint = "") {
   const id = control.id || `console-field-${++fieldIds}`;
   control.id = id;
@@ -59,7 +74,7 @@ export class ModeratorConsole {
     return h(
       "section",
       { class: "console-section", "aria-labelledby": "console-qa" },
-      h("h2", { id: "console-qa" }, "Q&A on ", this.stageName),
+      h("h2", { id: "console-qa", tabindex: "-1" }, "Q&A on ", this.stageName),
       h("h3", null, "Raised hands"),
       this.queueNote,
       this.queueList,
@@ -87,12 +102,12 @@ export class ModeratorConsole {
     if (!queue) {
       setText(this.queueNote, "Open the stage once to load its queue; changes arrive live after that.");
       this.queueNote.hidden = false;
-      replaceChildren(this.queueList);
+      keepFocus(this.queueList, () => replaceChildren(this.queueList));
     } else {
       const entries = queue.entries || [];
       this.queueNote.hidden = entries.length > 0;
       setText(this.queueNote, "No hands raised.");
-      replaceChildren(
+      keepFocus(this.queueList, () => replaceChildren(
         this.queueList,
         entries.map((e) => {
           const promote = h(
@@ -118,7 +133,7 @@ export class ModeratorConsole {
           );
           return row;
         }),
-      );
+      ));
       this._tick();
     }
 
@@ -137,7 +152,7 @@ export class ModeratorConsole {
       replaceChildren(this.speakerList);
       return;
     }
-    replaceChildren(
+    keepFocus(this.slotList, () => replaceChildren(
       this.slotList,
       slots.slots.map((s) => {
         const label = h("span", { class: "slot-label" }, `Slot ${s.index + 1}: `);
@@ -160,7 +175,7 @@ export class ModeratorConsole {
           demote,
         );
       }),
-    );
+    ));
     const swaps = [];
     for (let i = 1; i < slots.slots.length; i += 1) {
       const swap = h("button", { type: "button" }, `Swap slots ${i} and ${i + 1}`);
@@ -335,7 +350,7 @@ export class ModeratorConsole {
     return h(
       "section",
       { class: "console-section", "aria-labelledby": "console-round" },
-      h("h2", { id: "console-round" }, "Discussion round"),
+      h("h2", { id: "console-round", tabindex: "-1" }, "Discussion round"),
       this.openForm,
       this.roundBox,
     );
@@ -379,7 +394,7 @@ export class ModeratorConsole {
       this.roundInfo,
       h("p", null, h("strong", null, round.title), ` · ${modeText[round.mode]} · `, this.roundCountdown),
     );
-    replaceChildren(
+    keepFocus(this.roomList, () => replaceChildren(
       this.roomList,
       round.room_ids.map((id) => {
         const space = store.spaces.get(id);
@@ -399,7 +414,7 @@ export class ModeratorConsole {
           visit,
         );
       }),
-    );
+    ));
     const chosen = this.assignRoom.value;
     replaceChildren(
       this.assignRoom,
