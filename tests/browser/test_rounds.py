@@ -116,3 +116,58 @@ def test_round_of_two_rooms_then_everyone_back_on_stage(
         assert negotiations["publish"] <= 1 and negotiations["subscribe"] <= 1, negotiations
     bots.run(helpers[0].until(lambda: helpers[0].space_id == "main-stage"))
     expect(console.locator("#open-round-form")).to_be_visible()
+
+
+def test_round_by_choice_and_assignment_from_the_console(
+    open_tab: OpenTab, server: ServerProcess
+) -> None:
+    mod = open_tab("grey", f"/?token={server.token('Sam Rivera', 'moderator')}")
+    mod.wait("() => window.podium.store.space?.kind === 'lobby'")
+    join(mod, "main-stage")
+    alice = open_tab("red")
+    register(alice, "Alice")
+    join(alice, "main-stage")
+    bob = open_tab("green")
+    register(bob, "Bob")
+    # Bob says hello to everyone from the lobby; that is how the moderator knows him.
+    bob.page.get_by_label("Send to").select_option("event")
+    bob.page.get_by_label("Message", exact=True).fill("Hi all, Bob here")
+    bob.page.get_by_label("Message", exact=True).press("Enter")
+
+    open_console(mod)
+    console = mod.page.locator("#panel-console")
+    console.get_by_label("Rooms", exact=True).fill("2")
+    console.get_by_label("Minutes", exact=True).fill("10")
+    console.get_by_role("radio", name=re.compile("^Choice")).check()
+    console.get_by_role("button", name="Open round").click()
+
+    # Nobody is moved; Alice picks a room herself from the agenda.
+    bar = alice.page.locator("#round-bar")
+    expect(bar).to_contain_text("Discussion round running")
+    bar.get_by_role("button", name="Choose a room").click()
+    dialog = alice.page.get_by_role("dialog", name="Agenda")
+    rooms = dialog.locator(".cards-round > li")
+    expect(rooms).to_have_count(2)
+    rooms.nth(1).get_by_role("button", name=re.compile("^Join")).click()
+    wait_in(alice, "round-1-room-2")
+    expect(dialog).to_be_hidden()
+    expect(alice.page.locator("#round-bar")).to_contain_text("Room 2 of 2")
+    # Bob sees the rooms in the lobby's agenda, with Alice counted in hers.
+    lobby_rooms = bob.page.locator("#view-lobby .cards-round > li")
+    expect(lobby_rooms).to_have_count(2)
+    expect(lobby_rooms.nth(1).locator(".card-count")).to_have_text(re.compile("^1 "))
+
+    # The moderator puts Bob into room 1 from the console.
+    bob_id = bob.js("window.podium.store.me.id")
+    person = console.get_by_label("Person", exact=True)
+    expect(person.locator(f"option[value='{bob_id}']")).to_have_text(re.compile("^Bob"))
+    person.select_option(bob_id)
+    console.get_by_label("Room", exact=True).select_option("round-1-room-1")
+    console.get_by_role("button", name="Assign").click()
+    wait_in(bob, "round-1-room-1")
+
+    console.get_by_role("button", name="Close round now").click()
+    wait_in(alice, "main-stage")
+    # Bob came from the lobby, and goes back there.
+    bob.wait("() => window.podium.store.space?.id === 'lobby'")
+    expect(bob.page.locator("#view-lobby .cards-round > li")).to_have_count(0)

@@ -316,7 +316,7 @@ export class ModeratorConsole {
       h(
         "div",
         { class: "field-row" },
-        field("Participant", this.assignPerson),
+        field("Person", this.assignPerson),
         field("Room", this.assignRoom),
       ),
       h("button", { type: "submit" }, "Assign"),
@@ -470,7 +470,7 @@ export class ModeratorConsole {
     return h(
       "section",
       { class: "console-section", "aria-labelledby": "console-person-heading" },
-      h("h2", { id: "console-person-heading" }, "Participant"),
+      h("h2", { id: "console-person-heading" }, "Participant actions"),
       field("Who", this.person),
       field("Participant id", this.personId),
       h("div", { class: "field-row" }, field("Move to", this.moveTo), h("div", { class: "field end" }, move)),
