@@ -23,11 +23,11 @@ export class TopBar {
     this.mediaBox = $("#top-media");
     this.user = $("#top-user");
 
+    // A short status that never changes the bar's width much; the banner under the bar
+    // explains a drop and offers "Retry now".
     this.connDot = h("span", { class: "dot", "aria-hidden": "true" });
     this.connText = h("span", { class: "conn-text" });
-    this.retry = h("button", { type: "button", class: "link", hidden: true }, "Retry now");
-    this.retry.addEventListener("click", () => app.conn?.retryNow());
-    replaceChildren(this.conn, this.connDot, this.connText, this.retry);
+    replaceChildren(this.conn, this.connDot, this.connText);
 
     this.micButton = h("button", { type: "button", class: "toggle", id: "mic-toggle" });
     this.camButton = h("button", { type: "button", class: "toggle", id: "camera-toggle" });
@@ -52,7 +52,6 @@ export class TopBar {
     app.store.addEventListener("change", (e) => this._render(e.detail));
     app.addEventListener("status", () => this._renderStatus());
     app.addEventListener("media", () => this._renderMedia());
-    app.addEventListener("tick", () => this._renderStatus());
     this._renderStatus();
     this._renderMedia();
   }
@@ -85,13 +84,8 @@ export class TopBar {
     const conn = this.app.conn;
     const status = conn?.status || "idle";
     this.conn.dataset.status = status;
-    let text = STATUS_TEXT[status] || status;
-    if (status === "reconnecting") {
-      const wait = Math.max(0, Math.ceil((conn.retryAt - Date.now()) / 1000));
-      text = wait > 0 ? `Connection lost, retrying in ${wait} s` : "Reconnecting…";
-    }
-    setText(this.connText, text);
-    this.retry.hidden = status !== "reconnecting";
+    const text = STATUS_TEXT[status] || status;
+    setText(this.connText, status === "connecting" && conn?.attempt ? "Reconnecting…" : text);
   }
 
   _renderMedia() {
