@@ -409,7 +409,18 @@ class Worker:
                     for slot in endpoint.slots.values()
                 },
             }
-        return {"endpoints": endpoints, "sources": len(self._sources)}
+        pipes = {
+            pipe.id: {
+                "remote": list(pipe.remote) if pipe.remote else None,
+                "sent": pipe.sent,
+                "received": pipe.received,
+                "errors": pipe.errors,
+                "exports": sorted(s.source.id for s in pipe.exports.values() if s.source),
+                "imports": sorted(s.id for s in pipe.imports.values()),
+            }
+            for pipe in self._pipes.values()
+        }
+        return {"endpoints": endpoints, "sources": len(self._sources), "pipes": pipes}
 
     # -- internals ------------------------------------------------------------------------
 

@@ -49,6 +49,10 @@ async def test_a_source_crosses_a_pipe_to_another_worker(worker: Worker) -> None
                 "the PLI back across the pipe",
             )
 
+            pipe_stats = worker.stats()["pipes"]["p1"]  # type: ignore[index]
+            assert pipe_stats["exports"] == ["alice:audio", "alice:video"]
+            assert pipe_stats["sent"] > 0 and pipe_stats["errors"] == 0
+
             # Closing the pipe stops the imported source at once.
             other.close_pipe("p1")
             assert other.routing("sam") == {"v0": None, "a0": None}
