@@ -127,6 +127,8 @@ export class SpaceView {
     app.addEventListener("media", () => {
       this._renderMediaHint();
       this._renderSelf();
+      const kind = app.store.space?.kind;
+      if (kind === "booth" || kind === "breakout") this._renderRoom();
     });
   }
 
@@ -277,9 +279,17 @@ export class SpaceView {
       this.overflow.hidden = true;
       return;
     }
+    // Me first, then whoever the media server shows in a video slot (in a room with more
+    // people than slots, the latest speakers), then the rest in order of arrival.
+    const shownBySfu = new Set();
+    for (const a of this.app.media?.assignments.values() || []) {
+      if (a.kind === "video" && a.participant_id) shownBySfu.add(a.participant_id);
+    }
+    const others = members.filter((m) => m.id !== me?.id);
     const ordered = [
       ...members.filter((m) => m.id === me?.id),
-      ...members.filter((m) => m.id !== me?.id),
+      ...others.filter((m) => shownBySfu.has(m.id)),
+      ...others.filter((m) => !shownBySfu.has(m.id)),
     ];
     const shown = ordered.slice(0, VIDEO_SLOTS);
     this.grid.update(
