@@ -119,6 +119,22 @@ class MediaPlane:
         assert offer.subscribe_offer_sdp is not None
         return offer.publish_answer_sdp, offer.subscribe_offer_sdp
 
+    async def add_publisher(self, pid: str, publish_sdp: str) -> str:
+        """Give a viewer's endpoint a publish connection; returns the answer SDP."""
+        if pid not in self._viewers:
+            raise MediaError("conflict", "start media with media_subscribe first")
+        if not _has_media(publish_sdp):
+            raise MediaError("invalid", "the SDP offer carries no audio or video m-line")
+        try:
+            offer = await self.worker.add_publisher(pid, publish_sdp)
+        except SfuError as exc:
+            raise MediaError("conflict", str(exc)) from exc
+        except Exception as exc:
+            log.info("media offer of %s refused: %r", pid, exc)
+            raise MediaError("invalid", f"the SDP offer was refused: {exc}") from exc
+        assert offer.publish_answer_sdp is not None
+        return offer.publish_answer_sdp
+
     async def answer(self, pid: str, sdp: str) -> None:
         if pid not in self._viewers:
             raise MediaError("conflict", "there is no media offer to answer; send media_offer")

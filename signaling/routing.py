@@ -18,6 +18,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
+from sfu.selection import assign_slots
 from signaling.model import Event
 
 ShownAs = Literal["speaker", "qa", "member"]
@@ -53,31 +54,6 @@ def visible_to(
     return []
 
 
-def assign_slots(
-    wanted: Sequence[str], current: Mapping[str, str | None], slot_ids: Sequence[str]
-) -> dict[str, str | None]:
-    """Put the first ``len(slot_ids)`` of ``wanted`` into slots, keeping current places.
-
-    ``current`` maps slot ids to what they show now. The result names every slot.
-    """
-    chosen = list(dict.fromkeys(wanted))[: len(slot_ids)]
-    keep = set(chosen)
-    plan: dict[str, str | None] = {}
-    placed: set[str] = set()
-    for slot_id in slot_ids:
-        occupant = current.get(slot_id)
-        if occupant is not None and occupant in keep and occupant not in placed:
-            plan[slot_id] = occupant
-            placed.add(occupant)
-        else:
-            plan[slot_id] = None
-    waiting = iter(pid for pid in chosen if pid not in placed)
-    for slot_id in slot_ids:
-        if plan[slot_id] is None:
-            plan[slot_id] = next(waiting, None)
-    return plan
-
-
 @dataclass(frozen=True, slots=True)
 class Plan:
     """A viewer's slots: which participant each slot shows (None: empty)."""
@@ -105,14 +81,15 @@ def plan_for(
     those participants can fill a slot. ``current_*`` map slot ids to participant ids.
     """
     visible = visible_to(event, viewer_id, last_spoke)
+    # Slots are filled stably: whoever stays visible keeps their slot.
     video = assign_slots(
-        [v.participant_id for v in visible if v.participant_id in publishing_video],
-        current_video,
         video_slots,
+        current_video,
+        [v.participant_id for v in visible if v.participant_id in publishing_video],
     )
     audio = assign_slots(
-        [v.participant_id for v in visible if v.participant_id in publishing_audio],
-        current_audio,
         audio_slots,
+        current_audio,
+        [v.participant_id for v in visible if v.participant_id in publishing_audio],
     )
     return Plan(video=video, audio=audio, shown_as={v.participant_id: v.shown_as for v in visible})

@@ -476,6 +476,14 @@ class MediaOffer(_ClientBase, tag="media_offer", frozen=True, kw_only=True):
     kind: Annotated[
         MediaDirection, Meta(description="Always `publish`: the browser offers what it sends.")
     ]
+    keep_subscribe: Annotated[
+        bool,
+        Meta(
+            description="True: only add a publish connection to the media started with "
+            "`media_subscribe` (a viewer turning the camera on); the subscribe connection "
+            "stays as it is and no new `media_offer` follows."
+        ),
+    ] = False
 
 
 class MediaSubscribe(_ClientBase, tag="media_subscribe", frozen=True, kw_only=True):

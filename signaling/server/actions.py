@@ -251,6 +251,13 @@ async def _open_media(hub: Hub, who: Identity, publish_sdp: str | None) -> Resul
 async def _media_offer(hub: Hub, who: Identity, msg: p.MediaOffer) -> Result:
     if msg.kind != "publish":
         raise ActionError("invalid", "the browser offers only its publish connection", "kind")
+    if msg.keep_subscribe:
+        try:
+            answer = await _media_plane(hub).add_publisher(who.participant_id, msg.sdp)
+        except MediaError as exc:
+            raise ActionError(exc.code, exc.message) from exc
+        hub.send_to(who.participant_id, p.SfuAnswer(sdp=answer, kind="publish"))
+        return None
     return await _open_media(hub, who, msg.sdp)
 
 

@@ -99,6 +99,26 @@ class MediaBot:
     def participant_id(self) -> str:
         return self.client.participant_id
 
+    async def turn_camera_on(self, colour: Colour) -> None:
+        """A viewer starts publishing; the subscribe connection stays untouched."""
+        self.colour = colour
+        self.publish_pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+        self.publish_pc.addTrack(ColourTrack(colour))
+        self.publish_pc.addTrack(QuietTrack())
+        answer_wait = self.client.wait_for(p.SfuAnswer, lambda m: m.kind == "publish")
+        offer = await self.publish_pc.createOffer()
+        with announced_addresses(LOOPBACK):
+            await self.publish_pc.setLocalDescription(offer)
+        await self.client.request(
+            p.MediaOffer(
+                sdp=self.publish_pc.localDescription.sdp, kind="publish", keep_subscribe=True
+            )
+        )
+        answer = await answer_wait
+        await self.publish_pc.setRemoteDescription(
+            RTCSessionDescription(sdp=answer.sdp, type="answer")
+        )
+
     async def start(self) -> None:
         """Negotiate once: publish (if there is a colour) and subscribe."""
         offer_wait = self.client.wait_for(p.SfuOffer, lambda m: m.kind == "subscribe")

@@ -139,3 +139,21 @@ async def test_garbage_sdp_is_refused_and_state_is_kept(running: Running) -> Non
     assert isinstance(reply, p.ErrorReply) and reply.code == "invalid"
     await client.request(p.Sync())
     await client.until(lambda: client.space_id == "booth-02")
+
+
+async def test_viewer_turns_camera_on_to_come_on_stage(running: Running) -> None:
+    moderator = await running.client("Mod", "moderator")
+    viewer = await _bot(running, "Viewer", None)
+    late = await _bot(running, "Late publisher", None)
+    try:
+        for bot in (viewer, late):
+            await bot.client.request(p.Join(space_id="main-stage"))
+        await late.turn_camera_on(BLUE)
+        await late.client.request(p.RaiseHand())
+        await moderator.request(p.Promote(participant_id=late.participant_id))
+        await viewer.wait_until(lambda: viewer.sees(late.participant_id, BLUE))
+        assert late.offers == 1  # the subscribe connection was never renegotiated
+        assert len([m for m in late.client.inbox if isinstance(m, p.SfuOffer)]) == 1
+    finally:
+        await viewer.close()
+        await late.close()

@@ -40,7 +40,7 @@ SPEC_CLIENT_FIELDS = {
     "mute_request": {"participant_id", "kind"},
     "remove": {"participant_id", "reason"},
     "set_speaker": {"participant_id", "on"},
-    "media_offer": {"sdp", "kind"},
+    "media_offer": {"sdp", "kind", "keep_subscribe"},
     "media_subscribe": set(),
     "media_answer": {"sdp", "kind"},
     "media_mute": {"kind", "muted"},

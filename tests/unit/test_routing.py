@@ -5,8 +5,9 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
+from sfu.selection import assign_slots
 from signaling.model import build_demo_event
-from signaling.routing import assign_slots, plan_for, visible_to
+from signaling.routing import plan_for, visible_to
 
 T = 1000.0
 
@@ -51,11 +52,11 @@ def test_rooms_show_everyone_else_and_the_lobby_nobody() -> None:
 
 def test_assign_slots_keeps_places() -> None:
     slots = ["v0", "v1", "v2"]
-    first = assign_slots(["x", "y"], {}, slots)
+    first = assign_slots(slots, {}, ["x", "y"])
     assert first == {"v0": "x", "v1": "y", "v2": None}
-    second = assign_slots(["y", "z"], first, slots)
+    second = assign_slots(slots, first, ["y", "z"])
     assert second == {"v0": "z", "v1": "y", "v2": None}  # y stays in v1; z takes the free one
-    third = assign_slots(["a", "b", "c", "d"], second, slots)
+    third = assign_slots(slots, second, ["a", "b", "c", "d"])
     assert sorted(filter(None, third.values())) == ["a", "b", "c"]
 
 
@@ -67,7 +68,7 @@ def test_assign_slots_keeps_places() -> None:
 )
 def test_assign_slots_properties(wanted: list[str], current: dict[str, str | None]) -> None:
     slots = ["v0", "v1", "v2", "v3"]
-    plan = assign_slots(wanted, current, slots)
+    plan = assign_slots(slots, current, wanted)
     chosen = list(dict.fromkeys(wanted))[: len(slots)]
     shown = [pid for pid in plan.values() if pid is not None]
     assert set(plan) == set(slots)
