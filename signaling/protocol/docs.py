@@ -70,7 +70,10 @@ SERVER_GROUPS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "space_removed",
         ),
     ),
-    ("Notifications", ("chat", "broadcast", "moved", "mute_request", "removed")),
+    (
+        "Notifications",
+        ("chat", "broadcast", "moved", "mute_request", "removed", "participant_updated"),
+    ),
     ("Media", ("media_offer", "media_answer", "media_slots", "media_state")),
 )
 

@@ -22,6 +22,7 @@ from signaling.protocol.messages import (
     Dismiss,
     ErrorReply,
     EventInfo,
+    FindParticipants,
     HandEntryInfo,
     HandQueueInfo,
     HandQueueUpdate,
@@ -43,6 +44,7 @@ from signaling.protocol.messages import (
     MuteRequested,
     OpenRound,
     ParticipantInfo,
+    ParticipantUpdated,
     Ping,
     Pong,
     Promote,
@@ -173,6 +175,7 @@ CLIENT_EXAMPLES: dict[str, ClientMessage] = {
     "mute_request": MuteRequest(participant_id=LEE.id, kind="audio", id="m10"),
     "remove": Remove(participant_id="p-6d02", reason="Repeated spam in the chat.", id="m11"),
     "set_speaker": SetSpeaker(participant_id=HOST.id, on=True, id="m12"),
+    "find_participants": FindParticipants(query="ada", id="m13"),
     "media_offer": MediaOffer(sdp=_SDP, kind="publish", id="s1"),
     "media_subscribe": MediaSubscribe(id="s4"),
     "media_answer": MediaAnswer(sdp=_SDP_RECV, kind="subscribe", id="s2"),
@@ -237,6 +240,11 @@ SERVER_EXAMPLES: dict[str, ServerMessage] = {
     "moved": Moved(space_id="round-1-room-3"),
     "mute_request": MuteRequested(kind="audio", by=MOD.name),
     "removed": Removed(reason="Repeated spam in the chat."),
+    "participant_updated": ParticipantUpdated(
+        participant=ParticipantInfo(
+            id=ADA.id, name=ADA.name, role=ADA.role, space_id=ADA.space_id, muted_audio=True
+        )
+    ),
     "space_added": SpaceAdded(space=ROOM),
     "space_removed": SpaceRemoved(space_id="round-1-room-3"),
     "pong": Pong(id="9", server_time=T0 + 61.25),

@@ -119,6 +119,8 @@ class ParticipantInfo(_Base, frozen=True, kw_only=True):
     name: Annotated[str, Meta(description="Display name.")]
     role: Role
     space_id: Annotated[Id, Meta(description="The space the participant is in.")]
+    muted_audio: Annotated[bool, Meta(description="They muted their microphone.")] = False
+    muted_video: Annotated[bool, Meta(description="They turned their camera off.")] = False
 
 
 class SpaceInfo(_Base, frozen=True, kw_only=True):
@@ -139,6 +141,18 @@ class SpaceInfo(_Base, frozen=True, kw_only=True):
     qa_slots: Annotated[Count, Meta(description="Q&A slots for the audience (stages only).")] = 0
 
 
+class RoundTemplateInfo(_Base, frozen=True, kw_only=True):
+    """A reusable shape for a discussion round, offered to moderators."""
+
+    id: Id
+    title: str
+    room_count: Annotated[int, Meta(ge=1, description="How many breakout rooms it opens.")]
+    duration_s: Annotated[float, Meta(gt=0, description="Length of the round in seconds.")]
+    room_capacity: Annotated[
+        int | None, Meta(description="Capacity of each room; null: no limit.")
+    ] = None
+
+
 class EventInfo(_Base, frozen=True, kw_only=True):
     """The event: its title and every space, for the agenda."""
 
@@ -148,6 +162,9 @@ class EventInfo(_Base, frozen=True, kw_only=True):
     spaces: Annotated[
         list[SpaceInfo], Meta(description="Every space, with live participant counts.")
     ]
+    templates: Annotated[
+        list[RoundTemplateInfo], Meta(description="Round templates, for moderators' defaults.")
+    ] = []
 
 
 class HandEntryInfo(_Base, frozen=True, kw_only=True):
@@ -327,6 +344,17 @@ class Chat(_ClientBase, tag="chat", frozen=True, kw_only=True):
 
 class Sync(_ClientBase, tag="sync", frozen=True, kw_only=True):
     """A client asks for a fresh `snapshot` of its space, for example after missing updates."""
+
+
+class FindParticipants(_ClientBase, tag="find_participants", frozen=True, kw_only=True):
+    """A moderator looks participants up by name or id, anywhere in the event.
+
+    The `ack` carries `result.participants`: up to 20 matches as `ParticipantInfo` objects.
+    """
+
+    query: Annotated[
+        str, Meta(min_length=1, max_length=MAX_NAME_CHARS, description="Part of a name or id.")
+    ]
 
 
 class Ping(_ClientBase, tag="ping", frozen=True, kw_only=True):
@@ -529,6 +557,7 @@ ClientMessage = (
     | MuteRequest
     | Remove
     | SetSpeaker
+    | FindParticipants
     | MediaOffer
     | MediaSubscribe
     | MediaAnswer
@@ -693,6 +722,12 @@ class Removed(_Tagged, tag="removed", frozen=True, kw_only=True):
     reason: Annotated[str | None, Meta(description="Why, when the moderator said.")] = None
 
 
+class ParticipantUpdated(_Tagged, tag="participant_updated", frozen=True, kw_only=True):
+    """A participant the receiver can see changed, such as muting their microphone."""
+
+    participant: ParticipantInfo
+
+
 class SpaceAdded(_Tagged, tag="space_added", frozen=True, kw_only=True):
     """A space was created, such as a round's breakout room."""
 
@@ -778,6 +813,7 @@ ServerMessage = (
     | Moved
     | MuteRequested
     | Removed
+    | ParticipantUpdated
     | SpaceAdded
     | SpaceRemoved
     | Pong
@@ -812,6 +848,7 @@ STAFF_MESSAGE_TYPES: frozenset[str] = frozenset(
         "mute_request",
         "remove",
         "set_speaker",
+        "find_participants",
     }
 )
 #: Client messages of the media negotiation, handled by the SFU integration.
@@ -824,6 +861,7 @@ INFO_TYPES: tuple[type[msgspec.Struct], ...] = (
     ParticipantInfo,
     SpaceInfo,
     EventInfo,
+    RoundTemplateInfo,
     HandEntryInfo,
     HandQueueInfo,
     SlotInfo,

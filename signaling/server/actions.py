@@ -9,10 +9,13 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import msgspec
+
 from signaling import protocol as p
 from signaling.auth import Identity
 from signaling.media import MediaError, MediaPlane
 from signaling.model import STAFF_ROLES, Change, Event
+from signaling.server import views
 from signaling.server.hub import Hub
 
 
@@ -208,6 +211,28 @@ async def _mute_request(hub: Hub, who: Identity, msg: p.MuteRequest) -> Result:
     return await _apply(
         hub, lambda e, now: e.request_mute(actor, msg.participant_id, msg.kind, now)
     )
+
+
+FIND_LIMIT = 20
+
+
+@_handles(p.FindParticipants)
+async def _find(hub: Hub, who: Identity, msg: p.FindParticipants) -> Result:
+    event = hub.event
+    if event is None:
+        return {"participants": []}
+    query = msg.query.strip().casefold()
+    found = [
+        participant
+        for participant in event.participants.values()
+        if query in participant.name.casefold() or participant.id.startswith(msg.query.strip())
+    ]
+    found.sort(key=lambda person: (not person.name.casefold().startswith(query), person.name))
+    return {
+        "participants": [
+            msgspec.to_builtins(views.participant_info(person)) for person in found[:FIND_LIMIT]
+        ]
+    }
 
 
 @_handles(p.MediaMute)

@@ -33,6 +33,7 @@ from signaling.model import (
     Moved,
     MuteRequested,
     ParticipantRemoved,
+    ParticipantUpdated,
     RoundChanged,
     RoundClosed,
     RoundOpened,
@@ -187,6 +188,8 @@ class Hub:
                 self.send_all(p.RoundClosed(round_id=change.round_id))
             elif isinstance(change, BroadcastSent):
                 self._send_broadcast(event, change)
+            elif isinstance(change, ParticipantUpdated):
+                self._send_participant_update(event, change.pid)
             elif isinstance(change, MuteRequested):
                 actor = event.participants.get(change.actor_id or "")
                 self.send_to(
@@ -216,6 +219,22 @@ class Hub:
             if connected:
                 self._by_space[to_space].add(pid)
             _toggle(self._left[to_space], self._joined[to_space], pid)
+
+    def _send_participant_update(self, event: Event, pid: str) -> None:
+        """Tell those who can see ``pid`` (their room, or a stage's audience while they are on
+        a seat or slot) and the staff."""
+        participant = event.participants.get(pid)
+        if participant is None:
+            return
+        space = event.spaces[participant.space_id]
+        recipients = set(self._staff_ids(event))
+        listed = space.kind != "stage" and event.count(space.id) <= self.config.member_list_limit
+        if listed or (space.is_stage and event.slots[space.id].holds(pid)):
+            recipients |= self._by_space.get(space.id, set())
+        recipients.add(pid)
+        self.send_many(
+            recipients, p.ParticipantUpdated(participant=views.participant_info(participant))
+        )
 
     def _send_broadcast(self, event: Event, change: BroadcastSent) -> None:
         round_ = event.rounds.get(change.round_id)
@@ -440,6 +459,22 @@ class Hub:
         queue_stage = event.stage_of(pid)
         if queue_stage is not None and event.hand_position(pid) is not None:
             self._dirty_queues.add(queue_stage)
+        if identity.role in ("moderator", "host"):
+            # The console needs every stage's queue and slots, wherever the moderator is.
+            for stage_id in event.stage_ids():
+                session.send(
+                    p.encode_text(
+                        p.HandQueueUpdate(
+                            stage_id=stage_id,
+                            length=len(event.hand_queues[stage_id]),
+                            position=event.hand_position(pid),
+                            entries=views.hand_entries(event, stage_id),
+                        )
+                    )
+                )
+                session.send(
+                    p.encode_text(p.SlotsUpdate(**_fields(views.slots_info(event, stage_id))))
+                )
 
     def detach(self, session: Session) -> None:
         """A socket closed. The participant keeps their place for the reconnect grace time."""

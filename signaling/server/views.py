@@ -14,6 +14,8 @@ def participant_info(participant: Participant) -> p.ParticipantInfo:
         name=participant.name,
         role=participant.role,
         space_id=participant.space_id,
+        muted_audio=participant.muted_audio,
+        muted_video=participant.muted_video,
     )
 
 
@@ -37,6 +39,16 @@ def event_info(event: Event) -> p.EventInfo:
         title=event.title,
         description=event.description,
         spaces=[space_info(event, space) for space in event.spaces.values()],
+        templates=[
+            p.RoundTemplateInfo(
+                id=t.id,
+                title=t.title,
+                room_count=t.room_count,
+                duration_s=t.duration_s,
+                room_capacity=t.room_capacity,
+            )
+            for t in event.templates.values()
+        ],
     )
 
 

@@ -143,3 +143,37 @@ async def test_moderator_moves_a_participant(running: Running) -> None:
     moved = await notice
     assert moved.space_id == "deep-health" and moved.by == "Mod"
     await guest.until(lambda: guest.space_id == "deep-health")
+
+
+async def test_moderator_gets_every_stage_queue_on_connect(running: Running) -> None:
+    guest = await running.client("Early hand")
+    await guest.request(p.Join(space_id="main-stage"))
+    await guest.request(p.RaiseHand())
+    await guest.until(lambda: guest.hand_position == 1)
+    moderator = await running.client("Mod", "moderator")  # stays in the lobby
+    queue = await moderator.wait_for(p.HandQueueUpdate, lambda m: m.entries is not None, seen=True)
+    assert queue.stage_id == "main-stage"
+    assert queue.entries is not None and queue.entries[0].name == "Early hand"
+    slots = await moderator.wait_for(p.SlotsUpdate, seen=True)
+    assert [s.index for s in slots.slots] == [0, 1]
+    assert moderator.welcome is not None
+    assert moderator.welcome.event.templates[0].id == "discussion-round"
+
+
+async def test_find_participants_and_mute_state(running: Running) -> None:
+    moderator = await running.client("Mod", "moderator")
+    ada = await running.client("Ada Lovelace")
+    bob = await running.client("Bob")
+    for client in (ada, bob):
+        await client.request(p.Join(space_id="booth-06"))
+    ack = await moderator.request(p.FindParticipants(query="lovel"))
+    assert ack.result is not None
+    assert [m["name"] for m in ack.result["participants"]] == ["Ada Lovelace"]
+    assert ack.result["participants"][0]["space_id"] == "booth-06"
+    reply = await ada.try_request(p.FindParticipants(query="bob"))
+    assert isinstance(reply, p.ErrorReply) and reply.code == "forbidden"
+
+    update = bob.wait_for(p.ParticipantUpdated)
+    await ada.request(p.MediaMute(kind="audio", muted=True))
+    info = (await update).participant
+    assert info.id == ada.participant_id and info.muted_audio and not info.muted_video

@@ -40,6 +40,7 @@ SPEC_CLIENT_FIELDS = {
     "mute_request": {"participant_id", "kind"},
     "remove": {"participant_id", "reason"},
     "set_speaker": {"participant_id", "on"},
+    "find_participants": {"query"},
     "media_offer": {"sdp", "kind", "keep_subscribe"},
     "media_subscribe": set(),
     "media_answer": {"sdp", "kind"},
@@ -61,6 +62,7 @@ SPEC_SERVER_FIELDS = {
     "moved": {"space_id", "by"},
     "mute_request": {"kind", "by"},
     "removed": {"reason"},
+    "participant_updated": {"participant"},
     "space_added": {"space"},
     "space_removed": {"space_id"},
     "pong": {"server_time"},
@@ -70,8 +72,8 @@ SPEC_SERVER_FIELDS = {
     "media_state": {"connection", "state", "reason"},
 }
 SPEC_INFO_FIELDS = {
-    p.ParticipantInfo: {"id", "name", "role", "space_id"},
-    p.EventInfo: {"id", "title", "description", "spaces"},
+    p.ParticipantInfo: {"id", "name", "role", "space_id", "muted_audio", "muted_video"},
+    p.EventInfo: {"id", "title", "description", "spaces", "templates"},
     p.SpaceInfo: {"id", "kind", "title", "description", "capacity", "participants", "round_id"},
     p.HandEntryInfo: {"participant_id", "name", "position", "raised_at"},
     p.SlotInfo: {"index", "participant"},
