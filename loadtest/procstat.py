@@ -139,6 +139,9 @@ class ProcessGroup:
     name: str
     roots: list[int]
     follow_children: bool = False
+    # False for a group whose processes another group counts already (one bot worker of
+    # "bots"), so the machine's other programs are not underestimated.
+    part_of_total: bool = True
     _cpu: dict[int, float] = field(default_factory=dict)
     _wait: dict[int, float] = field(default_factory=dict)
 
@@ -190,6 +193,9 @@ class ResourceSampler:
         self.started = time.monotonic()
         self.series: dict[str, list[Point]] = {name: [] for name in self.groups}
         self.machine_series: list[tuple[float, float]] = []
+        # CPU used by every other program of the machine, in percent of one core.
+        self.others_series: list[tuple[float, float]] = []
+        self.cores = os.cpu_count() or 1
         self._last: dict[str, tuple[float, float]] = {}
         self._last_machine: tuple[float, float, float] | None = None
         self._marks: dict[str, tuple[float, dict[str, float]]] = {}
@@ -217,10 +223,29 @@ class ResourceSampler:
             self.series[name].append(Point(t=t, cpu_percent=percent, rss_mb=rss / 2**20))
         busy, total = machine_cpu()
         if self._last_machine is not None and total > self._last_machine[2]:
-            share = (busy - self._last_machine[1]) / (total - self._last_machine[2])
-            self.machine_series.append((t, 100.0 * min(1.0, max(0.0, share))))
+            share = min(
+                1.0, max(0.0, (busy - self._last_machine[1]) / (total - self._last_machine[2]))
+            )
+            self.machine_series.append((t, 100.0 * share))
+            self.others_series.append((t, self._others(100.0 * share, latest)))
         self._last_machine = (now, busy, total)
         return latest
+
+    def _others(self, machine_percent: float, groups: dict[str, float]) -> float:
+        """CPU of the rest of the machine, from its total and our groups' figures."""
+        ours = sum(
+            value
+            for name, value in groups.items()
+            if name in self.groups and self.groups[name].part_of_total
+        )
+        return max(0.0, machine_percent * self.cores - ours)
+
+    def others_at(self, t: float) -> float | None:
+        """Other programs' CPU (percent of one core) in the sample interval holding ``t``."""
+        for end, value in self.others_series:
+            if end >= t:
+                return value
+        return None
 
     def mark(self, label: str) -> None:
         """Remember the CPU totals now, to compute a phase's figures with :meth:`between`."""
@@ -235,8 +260,9 @@ class ResourceSampler:
 
     def between(self, start: str, end: str) -> dict[str, float]:
         """CPU percent (of one core) of each group between two marks; ``machine`` in percent
-        of all cores; ``wait:GROUP`` the time the group waited for a CPU, in percent of the
-        phase (summed over its processes)."""
+        of all cores; ``others`` what the machine's other programs used (percent of one core);
+        ``wait:GROUP`` the time the group waited for a CPU, in percent of the phase (summed
+        over its processes)."""
         t0, a = self._marks[start]
         t1, b = self._marks[end]
         if t1 <= t0:
@@ -250,6 +276,7 @@ class ResourceSampler:
         if total > 0:
             share = (b["machine:busy"] - a["machine:busy"]) / total
             figures["machine"] = 100.0 * min(1.0, max(0.0, share))
+            figures["others"] = self._others(figures["machine"], figures)
         return figures
 
     def has_mark(self, label: str) -> bool:

@@ -141,15 +141,7 @@ class Run:
             entry["machine_cpu_percent"] = _round(cpu.get("machine"))
             # What the rest of the machine used (other programs), in percent of one core: a
             # busy neighbour takes CPU from server and bots alike.
-            machine = cpu.get("machine")
-            if machine is not None:
-                ours = sum(
-                    value
-                    for name, value in cpu.items()
-                    if name in ("server", "bots", "coordinator") or name.startswith("profiler-")
-                )
-                others = machine * (os.cpu_count() or 1) - ours
-                entry["others_cpu_percent"] = _round(max(0.0, others))
+            entry["others_cpu_percent"] = _round(cpu.get("others"))
 
     def _start_profiler(self, phase: str) -> SamplingProfiler | None:
         if phase not in self.settings.profile_phases or self.server_pid is None:
@@ -258,7 +250,7 @@ class Run:
         await self.pool.start()
         self.sampler.add(ProcessGroup("bots", list(self.pool.pids)))
         for index, pid in enumerate(self.pool.pids):
-            self.sampler.add(ProcessGroup(f"bot-{index}", [pid]))
+            self.sampler.add(ProcessGroup(f"bot-{index}", [pid], part_of_total=False))
         self.report.target["bot_pids"] = list(self.pool.pids)
 
     async def _stop(self) -> None:
@@ -283,6 +275,7 @@ class Run:
         series["machine"] = {
             "t": [round(t, 3) for t, _ in self.sampler.machine_series],
             "cpu_percent": [round(v, 1) for _, v in self.sampler.machine_series],
+            "others_cpu_percent": [round(v, 1) for _, v in self.sampler.others_series],
         }
         series["progress"] = {
             "columns": ["t", "open", "joined", "chat_receipts"],

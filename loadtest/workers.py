@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import importlib
 import logging
 import multiprocessing as mp
 import os
@@ -32,6 +33,17 @@ log = logging.getLogger(__name__)
 
 PROGRESS_INTERVAL_S = 0.25
 
+# The class whose commands a worker runs, as "module:Class". Scenarios with other kinds of
+# bots (media bots) name a subclass of :class:`loadtest.bots.BotFleet` with :func:`use_fleet`
+# before the pool starts.
+_fleet = "loadtest.bots:BotFleet"
+
+
+def use_fleet(spec: str) -> None:
+    """Workers started from now on run ``spec`` ("module:Class") instead of BotFleet."""
+    global _fleet
+    _fleet = spec
+
 
 class WorkerFailed(Exception):
     """A worker process died or a command failed in it."""
@@ -45,14 +57,16 @@ def _raise_file_limit() -> None:
             resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
 
-def worker_main(conn: Connection, worker_id: int, base_url: str, run_id: str) -> None:
+def worker_main(
+    conn: Connection, worker_id: int, base_url: str, run_id: str, fleet: str = _fleet
+) -> None:
     """Entry point of a worker process."""
     import uvloop
 
     _raise_file_limit()
     logging.basicConfig(level=logging.WARNING)
     with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
-        runner.run(_serve(conn, worker_id, base_url, run_id))
+        runner.run(_serve(conn, worker_id, base_url, run_id, fleet))
 
 
 def _read_pipe(
@@ -77,8 +91,11 @@ def _read_pipe(
             return
 
 
-async def _serve(conn: Connection, worker_id: int, base_url: str, run_id: str) -> None:
-    from loadtest.bots import BotFleet
+async def _serve(
+    conn: Connection, worker_id: int, base_url: str, run_id: str, fleet_spec: str
+) -> None:
+    module_name, _, class_name = fleet_spec.partition(":")
+    fleet_class = getattr(importlib.import_module(module_name), class_name)
 
     loop = asyncio.get_running_loop()
     commands: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue()
@@ -89,7 +106,7 @@ async def _serve(conn: Connection, worker_id: int, base_url: str, run_id: str) -
         daemon=True,
     )
     reader.start()
-    fleet = BotFleet(worker_id, base_url, run_id)
+    fleet = fleet_class(worker_id, base_url, run_id)
     alive = True
 
     def send(message: dict[str, Any]) -> None:
@@ -184,7 +201,7 @@ class WorkerPool:
             parent, child = context.Pipe(duplex=True)
             process = context.Process(
                 target=worker_main,
-                args=(child, worker_id, self.base_url, self.run_id),
+                args=(child, worker_id, self.base_url, self.run_id, _fleet),
                 name=f"loadtest-worker-{worker_id}",
                 daemon=True,
             )

@@ -39,6 +39,9 @@ SAFE_CHAT_RATE = 4.0
 SAFE_CHAT_BURST = 5
 # A process above this share of a core is busy enough to delay what it measures.
 BUSY_PERCENT = 85.0
+# On a shared machine, a message counts as sent "undisturbed" when the machine's other
+# programs used less than this share of a core (percent) while it fanned out.
+QUIET_OTHERS_PERCENT = 25.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -290,6 +293,9 @@ class SignalingScenario:
         metrics["chat_fanout_latency_ms"] = summary_ms(receipts)
         per_message = self._per_message()
         metrics["chat_fanout_complete_ms"] = summary_ms(m["max_s"] for m in per_message)
+        quiet = self._quiet_messages(run, per_message)
+        metrics["chat_quiet_messages"] = len(quiet)
+        metrics["chat_fanout_latency_ms_quiet"] = summary_ms(self._receipts_of(quiet))
         metrics["chat_ack_latency_ms"] = summary_ms(_chain(self.chat, "ack_latency_s"))
         metrics["chat_echo_latency_ms"] = summary_ms(_chain(self.chat, "echo_latency_s"))
         # The two legs of a fan-out, split by the server's time stamp (same machine, same
@@ -378,6 +384,32 @@ class SignalingScenario:
             )
         return messages
 
+    def _quiet_messages(self, run: Run, messages: list[dict[str, float]]) -> set[int]:
+        """Messages that fanned out while the machine's other programs were nearly idle.
+
+        Send and receive times are CLOCK_MONOTONIC, as are the sampler's, so a message's
+        fan-out is placed among the CPU samples directly.
+        """
+        started = run.sampler.started
+        quiet: set[int] = set()
+        for message in messages:
+            if not math.isfinite(message["sent_at"]):
+                continue
+            begin = message["sent_at"] - started
+            end = begin + message["max_s"]
+            others = [run.sampler.others_at(begin), run.sampler.others_at(end)]
+            if all(v is not None and v < QUIET_OTHERS_PERCENT for v in others):
+                quiet.add(int(message["index"]))
+        return quiet
+
+    def _receipts_of(self, indices: set[int]) -> list[float]:
+        if not indices:
+            return []
+        index = np.array(_chain(self.chat, "receipt_index"), dtype=np.int64)
+        latency = np.array(_chain(self.chat, "receipt_latency_s"), dtype=np.float64)
+        chosen = np.isin(index, np.fromiter(indices, dtype=np.int64))
+        return [float(v) for v in latency[chosen]]
+
     def _notes(self, run: Run) -> None:
         report = run.report
         metrics = report.metrics
@@ -431,6 +463,10 @@ class SignalingScenario:
             ("  of which bot -> server", format_ms(metrics.get("chat_inbound_latency_ms"))),
             ("  of which server -> bots", format_ms(metrics.get("chat_outbound_latency_ms"))),
             ("chat fan-out complete (per msg)", format_ms(metrics.get("chat_fanout_complete_ms"))),
+            (
+                f"chat fan-out, quiet machine ({metrics.get('chat_quiet_messages', 0)} msgs)",
+                format_ms(metrics.get("chat_fanout_latency_ms_quiet")),
+            ),
             ("chat ack (sender)", format_ms(metrics.get("chat_ack_latency_ms"))),
             ("hand raise -> ack", format_ms(metrics.get("hand_raise_ack_ms"))),
             ("hand raise -> own position", format_ms(metrics.get("hand_raise_position_ms"))),

@@ -83,3 +83,21 @@ def test_phase_figures_come_from_marks() -> None:
     assert figures["me"] > 0.0
     assert 0.0 <= figures["machine"] <= 100.0
     assert sampler.has_mark("start") and not sampler.has_mark("other")
+
+
+def test_other_programs_are_what_the_machine_used_beyond_our_groups() -> None:
+    sampler = ResourceSampler(
+        [
+            ProcessGroup("server", [os.getpid()]),
+            ProcessGroup("bots", [os.getpid()]),
+            ProcessGroup("bot-0", [os.getpid()], part_of_total=False),
+        ]
+    )
+    sampler.cores = 2
+    # The machine was 60% busy over 2 cores = 120% of one core; we used 30 + 50.
+    assert sampler._others(60.0, {"server": 30.0, "bots": 50.0, "bot-0": 50.0}) == 40.0
+    assert sampler._others(10.0, {"server": 30.0}) == 0.0
+    sampler.others_series = [(1.0, 5.0), (2.0, 70.0)]
+    assert sampler.others_at(0.5) == 5.0
+    assert sampler.others_at(1.5) == 70.0
+    assert sampler.others_at(2.5) is None
