@@ -144,6 +144,9 @@ export class App extends EventTarget {
     this.store.apply(msg);
     switch (msg.type) {
       case "welcome":
+        // The server starts everyone unmuted; tell it if this page is muted (a saved choice,
+        // or a change made while the connection was down).
+        this.media.syncMute(msg.participant);
         if (!this._mediaStarted) {
           // Preview first, so the publish offer already carries the camera and microphone.
           this._mediaStarted = true;

@@ -305,6 +305,8 @@ export class MediaSession extends EventTarget {
     this.serverStates = {}; // "publish"/"subscribe" -> state reported by media_state
     this.speaking = new Set(); // participant ids whose slot carries voice right now
     this._senders = { audio: null, video: null };
+    this.watchOnly = false; // started with media_subscribe: nothing published (yet)
+    this._publishQueued = false;
     local.addEventListener("track", (e) => this._replace(e.detail.kind, e.detail.track));
     local.addEventListener("mute", (e) => this._announceMute(e.detail.kind, e.detail.muted));
   }
@@ -321,10 +323,20 @@ export class MediaSession extends EventTarget {
       return;
     }
     this._set("negotiating");
-    if (!this.local.supported) {
+    if (!this.local.supported || !this.local.stream.getTracks().length) {
+      // Nothing to send (no camera API, or camera and microphone blocked or missing): watch
+      // only. Turning the camera on later adds a publish connection beside this one.
       await this._subscribeOnly();
       return;
     }
+    await this._publish(false);
+  }
+
+  /**
+   * Offer the publish connection. `keepSubscribe`: the subscribe connection already runs
+   * (started with `media_subscribe`); the server adds the publisher and leaves it alone.
+   */
+  async _publish(keepSubscribe) {
     const pc = new RTCPeerConnection({ iceServers: [], bundlePolicy: "max-bundle" });
     this.publisher = pc;
     const streams = [this.local.stream];
@@ -341,24 +353,46 @@ export class MediaSession extends EventTarget {
       await pc.setLocalDescription(await pc.createOffer());
       await waitForIce(pc);
       this.negotiations.publish += 1;
-      await this.conn.request(
-        { type: "media_offer", kind: "publish", sdp: pc.localDescription.sdp },
-        15000,
-      );
+      const offer = { type: "media_offer", kind: "publish", sdp: pc.localDescription.sdp };
+      if (keepSubscribe) offer.keep_subscribe = true;
+      await this.conn.request(offer, 15000);
     } catch (err) {
       if (this.publisher === pc && pc.remoteDescription) return; // answered; the ack was late
       pc.close();
-      this.publisher = null;
-      this._refused(err);
+      if (this.publisher === pc) this.publisher = null;
+      this._senders = { audio: null, video: null };
+      if (keepSubscribe) {
+        // Others' video keeps coming; only sending failed.
+        this.detail = `Your camera could not be sent: ${err.message || err}`;
+        this._emit("state");
+      } else {
+        this._refused(err);
+      }
     }
   }
 
   async _subscribeOnly() {
+    this.watchOnly = true;
     try {
       await this.conn.request({ type: "media_subscribe" }, 15000);
     } catch (err) {
       if (!this.subscriber?.remoteDescription) this._refused(err);
     }
+  }
+
+  /**
+   * A watch-only page got a camera or microphone (the viewer turned the camera on): add the
+   * publish connection once, leaving the subscribe connection as it is.
+   */
+  _publishLater() {
+    if (!this.watchOnly || this.publisher || this._publishQueued) return;
+    if (!this.subscriber || !["connected", "negotiating"].includes(this.state)) return;
+    // The microphone and camera tracks arrive one after the other: offer both together.
+    this._publishQueued = true;
+    queueMicrotask(() => {
+      this._publishQueued = false;
+      if (!this.publisher && this.local.stream.getTracks().length) this._publish(true);
+    });
   }
 
   _refused(err) {
@@ -381,6 +415,7 @@ export class MediaSession extends EventTarget {
     this.assignments.clear();
     if (this.audioSink) this.audioSink.replaceChildren();
     this._senders = { audio: null, video: null };
+    this.watchOnly = false;
     this.state = "idle";
     this._emit("slots");
     await this.start();
@@ -423,6 +458,8 @@ export class MediaSession extends EventTarget {
     await pc.setLocalDescription(await pc.createAnswer());
     await waitForIce(pc);
     this.conn.send({ type: "media_answer", kind: "subscribe", sdp: pc.localDescription.sdp });
+    // The camera came on while the subscribe connection was still being set up.
+    if (this.watchOnly && this.local.stream.getTracks().length) this._publishLater();
   }
 
   _slotTrack(event) {
@@ -491,6 +528,16 @@ export class MediaSession extends EventTarget {
   _replace(kind, track) {
     const sender = this._senders[kind];
     if (sender) sender.replaceTrack(track).catch(() => {});
+    else if (track) this._publishLater();
+  }
+
+  /** Tell the server our mute state where its copy (`info`, a ParticipantInfo) differs. */
+  syncMute(info) {
+    const mine = { audio: this.local.micMuted, video: this.local.cameraOff };
+    const theirs = { audio: Boolean(info?.muted_audio), video: Boolean(info?.muted_video) };
+    for (const kind of ["audio", "video"]) {
+      if (mine[kind] !== theirs[kind]) this._announceMute(kind, mine[kind]);
+    }
   }
 
   _announceMute(kind, muted) {

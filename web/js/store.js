@@ -6,11 +6,17 @@
 const STAFF_ROLES = new Set(["moderator", "host"]);
 const CHAT_KEEP = 300;
 
+/** A ParticipantInfo with its default-valued fields (left out on the wire) filled in. */
+export function participantInfo(info) {
+  return { ...info, muted_audio: Boolean(info.muted_audio), muted_video: Boolean(info.muted_video) };
+}
+
 export class Store extends EventTarget {
   constructor() {
     super();
     this.me = null; // ParticipantInfo from welcome
     this.event = null; // {id, title, description}
+    this.templates = []; // round templates [{id, title, room_count, duration_s, room_capacity}]
     this.spaces = new Map(); // id -> SpaceInfo (with live `participants`)
     this.space = null; // SpaceInfo of the space I am in
     this.you = null; // YouInfo
@@ -75,11 +81,12 @@ export class Store extends EventTarget {
     this.clockOffsetMs = msg.server_time * 1000 - Date.now();
     this.me = msg.participant;
     this.event = { id: msg.event.id, title: msg.event.title, description: msg.event.description };
+    this.templates = msg.event.templates || [];
     this.spaces = new Map(msg.event.spaces.map((s) => [s.id, { ...s }]));
     // Every connection's first snapshot carries the event-wide chat history again.
     this.eventChat = [];
     this._know(msg.participant);
-    this.changed("me", "event", "spaces");
+    this.changed("me", "event", "spaces", "templates");
   }
 
   _on_snapshot(msg) {
@@ -176,6 +183,26 @@ export class Store extends EventTarget {
     this.changed("broadcast");
   }
 
+  /** Someone I can see changed (mute state, say): update every place that shows them. */
+  _on_participant_updated(msg) {
+    const person = participantInfo(msg.participant);
+    this._know(person);
+    if (person.id === this.me?.id) this.me = { ...this.me, ...person };
+    if (this.members?.has(person.id)) this.members.set(person.id, person);
+    const swap = (slots) => {
+      if (!slots) return slots;
+      const renew = (p) => (p?.id === person.id ? person : p);
+      return {
+        ...slots,
+        slots: slots.slots.map((s) => (s.participant?.id === person.id ? { ...s, participant: person } : s)),
+        speakers: (slots.speakers || []).map(renew),
+      };
+    };
+    this.slots = swap(this.slots);
+    for (const [id, slots] of this.staffSlots) this.staffSlots.set(id, swap(slots));
+    this.changed("participant", "members", "staff");
+  }
+
   _on_space_added(msg) {
     this.spaces.set(msg.space.id, { ...msg.space });
     this.changed("spaces");
@@ -226,10 +253,17 @@ export class Store extends EventTarget {
     this.changed("staff");
   }
 
+  /** The freshest ParticipantInfo (or a bit of one, such as a chat sender) for someone. */
+  person(id) {
+    return this.people.get(id) || null;
+  }
+
   _know(person) {
     if (!person?.id) return;
     const known = this.people.get(person.id) || {};
-    this.people.set(person.id, { ...known, ...person });
+    // A whole ParticipantInfo (it has a role) leaves out false mute flags: make them explicit.
+    const fresh = person.role ? participantInfo(person) : person;
+    this.people.set(person.id, { ...known, ...fresh });
     this.changed("people");
   }
 }

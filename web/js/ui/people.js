@@ -1,6 +1,7 @@
 // Who is in my space (listed for small spaces; a count for large ones).
 
 import { h, plural, replaceChildren, setText } from "../dom.js";
+import { muteBadges } from "./tiles.js";
 
 export class PeoplePanel {
   constructor(root, app, side) {
@@ -38,6 +39,7 @@ export class PeoplePanel {
           { "data-participant-id": m.id },
           h("span", { class: "person-name" }, m.id === me ? `${m.name} (you)` : m.name),
           m.role !== "attendee" ? h("span", { class: "badge" }, m.role) : null,
+          m.id === me ? null : muteBadges(Boolean(m.muted_audio), Boolean(m.muted_video)),
         );
         if (store.isStaff && m.id !== me && this.side.console) {
           const manage = h(

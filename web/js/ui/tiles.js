@@ -4,6 +4,14 @@
 
 import { h, initials, setText } from "../dom.js";
 
+/** Badges for a muted microphone and a camera that is off (tiles, lists, the console). */
+export function muteBadges(micOff, camOff) {
+  return [
+    micOff ? h("span", { class: "badge mic-off", title: "Microphone off" }, "muted") : null,
+    camOff ? h("span", { class: "badge cam-off", title: "Camera off" }, "camera off") : null,
+  ].filter(Boolean);
+}
+
 export class TileGrid {
   constructor(root, app) {
     this.root = root;
@@ -11,6 +19,10 @@ export class TileGrid {
     this.tiles = new Map(); // key -> {el, video, avatar, name, label, badges, spec}
     app.addEventListener("media", () => this.refreshMedia());
     app.addEventListener("speaking", () => this.refreshSpeaking());
+    // Mute and camera-off of others arrive as participant updates.
+    app.store.addEventListener("change", (e) => {
+      if (e.detail.has("people")) this.refreshMedia();
+    });
   }
 
   /**
@@ -79,9 +91,21 @@ export class TileGrid {
     const { local, media } = this.app;
     for (const tile of this.tiles.values()) {
       const spec = tile.spec;
+      let micOff = false;
+      let camOff = false;
+      if (spec.isMe) {
+        micOff = local.micMuted || !local.audioTrack;
+      } else if (!spec.empty && spec.participantId) {
+        const person = this.app.store.person(spec.participantId);
+        micOff = Boolean(person?.muted_audio);
+        camOff = Boolean(person?.muted_video);
+      }
       let stream = null;
       if (!spec.empty && spec.isMe) stream = local.hasVideo ? local.stream : null;
-      else if (!spec.empty && spec.participantId && media) stream = media.videoFor(spec.participantId);
+      else if (!spec.empty && spec.participantId && media && !camOff) {
+        // A camera that is off shows the initials, not its last frame frozen.
+        stream = media.videoFor(spec.participantId);
+      }
       if (tile.video.srcObject !== stream) {
         tile.video.srcObject = stream;
         if (stream) tile.video.play().catch(() => {});
@@ -89,13 +113,13 @@ export class TileGrid {
       tile.el.classList.toggle("has-video", Boolean(stream));
       // My own preview is mirrored, as in a mirror; others are shown as they are.
       tile.el.classList.toggle("mirrored", Boolean(stream && spec.isMe));
-      const micOff = spec.isMe && (local.micMuted || !local.audioTrack);
-      if (tile.micOff !== micOff) {
-        tile.micOff = micOff;
-        tile.badges.replaceChildren(
-          micOff ? h("span", { class: "badge mic-off", title: "Microphone off" }, "muted") : "",
-        );
+      const badges = `${micOff}/${camOff}`;
+      if (tile.badgeState !== badges) {
+        tile.badgeState = badges;
+        tile.badges.replaceChildren(...muteBadges(micOff, camOff));
       }
+      tile.el.classList.toggle("mic-muted", micOff);
+      tile.el.classList.toggle("camera-off", camOff);
     }
   }
 
