@@ -4,6 +4,9 @@
 // and only the lists inside them are redrawn, so typing is never interrupted by updates.
 
 import { formatDuration, h, plural, replaceChildren, setText } from "../dom.js";
+import { muteBadges } from "./tiles.js";
+
+const SEARCH_DELAY_MS = 250;
 
 let fieldIds = 0;
 
@@ -58,13 +61,17 @@ export class ModeratorConsole {
     );
     app.store.addEventListener("change", (e) => this._render(e.detail));
     app.addEventListener("tick", () => this._tick());
-    this._render(new Set(["staff", "round", "spaces", "people", "space"]));
+    this._render(new Set(["staff", "round", "spaces", "people", "space", "templates"]));
   }
 
   // ------------------------------------------------------------------ Q&A
 
   _qaSection() {
     this.stageName = h("span");
+    // Moderators receive every stage's queue and slots, wherever they are.
+    this.stageChoice = h("select", { id: "console-stage" });
+    this.stageChoice.addEventListener("change", () => this._renderQa());
+    this.stageField = field("Stage", this.stageChoice);
     this.queueNote = h("p", { class: "muted", id: "console-queue-note" });
     this.queueList = h("ol", { class: "console-list", id: "console-queue" });
     this.promoteInto = h("select", { id: "console-promote-into" });
@@ -75,6 +82,7 @@ export class ModeratorConsole {
       "section",
       { class: "console-section", "aria-labelledby": "console-qa" },
       h("h2", { id: "console-qa", tabindex: "-1" }, "Q&A on ", this.stageName),
+      this.stageField,
       h("h3", null, "Raised hands"),
       this.queueNote,
       this.queueList,
@@ -87,9 +95,29 @@ export class ModeratorConsole {
     );
   }
 
+  _stageIds() {
+    return Array.from(this.app.store.spaces.values())
+      .filter((s) => s.kind === "stage")
+      .map((s) => s.id);
+  }
+
   _stageId() {
     const store = this.app.store;
+    const chosen = this.stageChoice.value;
+    if (chosen && store.spaces.get(chosen)?.kind === "stage") return chosen;
     return store.inStage ? store.space.id : store.firstStageId;
+  }
+
+  _renderStages() {
+    const store = this.app.store;
+    const stages = this._stageIds();
+    const current = this._stageId();
+    replaceChildren(
+      this.stageChoice,
+      stages.map((id) => h("option", { value: id }, store.spaceTitle(id))),
+    );
+    if (current) this.stageChoice.value = current;
+    this.stageField.hidden = stages.length < 2;
   }
 
   _renderQa() {
@@ -100,7 +128,7 @@ export class ModeratorConsole {
     const slots = stageId ? store.staffSlots.get(stageId) : null;
 
     if (!queue) {
-      setText(this.queueNote, "Open the stage once to load its queue; changes arrive live after that.");
+      setText(this.queueNote, stageId ? "Loading the queue…" : "This event has no stage.");
       this.queueNote.hidden = false;
       keepFocus(this.queueList, () => replaceChildren(this.queueList));
     } else {
@@ -128,7 +156,13 @@ export class ModeratorConsole {
           const row = h(
             "li",
             { "data-participant-id": e.participant_id },
-            h("span", { class: "who" }, h("span", { class: "person-name" }, e.name), waited),
+            h(
+              "span",
+              { class: "who" },
+              h("span", { class: "person-name" }, e.name),
+              this._badges(e.participant_id),
+              waited,
+            ),
             h("span", { class: "button-row" }, promote, dismiss),
           );
           return row;
@@ -147,7 +181,10 @@ export class ModeratorConsole {
     this.promoteInto.value = chosen && Number(chosen) < slotCount ? chosen : "";
 
     if (!slots) {
-      replaceChildren(this.slotList, h("li", { class: "muted" }, "Open the stage to see its slots."));
+      replaceChildren(
+        this.slotList,
+        h("li", { class: "muted" }, stageId ? "Loading the slots…" : "No Q&A slots."),
+      );
       replaceChildren(this.swapBox);
       replaceChildren(this.speakerList);
       return;
@@ -172,6 +209,7 @@ export class ModeratorConsole {
           { "data-slot-index": String(s.index), "data-participant-id": s.participant.id },
           label,
           h("span", { class: "person-name" }, s.participant.name),
+          this._badges(s.participant.id, s.participant),
           demote,
         );
       }),
@@ -198,10 +236,22 @@ export class ModeratorConsole {
             off.addEventListener("click", () =>
               this.app.act({ type: "set_speaker", participant_id: p.id, on: false }),
             );
-            return h("li", null, h("span", { class: "person-name" }, p.name), off);
+            return h(
+              "li",
+              { "data-participant-id": p.id },
+              h("span", { class: "person-name" }, p.name),
+              this._badges(p.id, p),
+              off,
+            );
           })
         : h("li", { class: "muted" }, "Nobody on a speaker seat."),
     );
+  }
+
+  /** Mute and camera-off badges for someone, from the freshest news about them. */
+  _badges(participantId, fallback = null) {
+    const person = this.app.store.person(participantId) || fallback || {};
+    return muteBadges(Boolean(person.muted_audio), Boolean(person.muted_video));
   }
 
   _promote(participantId, name) {
@@ -215,7 +265,17 @@ export class ModeratorConsole {
 
   _roundSection() {
     const l = this.limits;
-    this.roundTitle = h("input", { type: "text", maxlength: l.maxName, placeholder: "Discussion round" });
+    this.roundTitle = h("input", {
+      type: "text",
+      id: "round-title",
+      maxlength: l.maxName,
+      placeholder: "Discussion round",
+    });
+    // The event's round templates: the first one gives the form its defaults.
+    this.roundTemplate = h("select", { id: "round-template" });
+    this.roundTemplate.addEventListener("change", () => this._applyTemplate());
+    this.templateField = field("Template", this.roundTemplate);
+    this._templatesShown = null;
     this.roundRooms = h("input", {
       type: "number",
       id: "round-rooms",
@@ -266,6 +326,7 @@ export class ModeratorConsole {
     this.openForm = h(
       "form",
       { class: "console-form", id: "open-round-form" },
+      this.templateField,
       field("Title (optional)", this.roundTitle),
       h(
         "div",
@@ -375,12 +436,55 @@ export class ModeratorConsole {
     }
     const mode = this.modeInputs.find((i) => i.checked)?.value || "random";
     const message = { type: "open_round", room_count: rooms, duration_s: seconds, mode };
+    // With a template, what the form says still wins; an empty title or capacity is the
+    // template's.
+    if (this._template()) message.template_id = this._template().id;
     const title = this.roundTitle.value.trim();
     if (title) message.title = title;
     const capacity = this.roundCapacity.value.trim();
     if (capacity) message.room_capacity = Number(capacity);
     const result = await this.app.act(message);
     if (result !== undefined) this.app.toasts.show(`Round open: ${plural(rooms, "room", "rooms")}.`);
+  }
+
+  _template() {
+    const id = this.roundTemplate.value;
+    return this.app.store.templates.find((t) => t.id === id) || null;
+  }
+
+  /** List the templates; the first one is chosen and fills the form, once. */
+  _renderTemplates() {
+    const templates = this.app.store.templates;
+    const key = JSON.stringify(templates);
+    if (this._templatesShown === key) return;
+    const first = this._templatesShown === null;
+    this._templatesShown = key;
+    const chosen = this.roundTemplate.value;
+    replaceChildren(
+      this.roundTemplate,
+      templates.map((t) => h("option", { value: t.id }, t.title)),
+      h("option", { value: "" }, "None: set everything here"),
+    );
+    this.templateField.hidden = !templates.length;
+    if (templates.some((t) => t.id === chosen)) {
+      this.roundTemplate.value = chosen;
+    } else {
+      this.roundTemplate.value = templates[0]?.id || "";
+      if (first || chosen) this._applyTemplate();
+    }
+  }
+
+  _applyTemplate() {
+    const template = this._template();
+    if (!template) {
+      this.roundTitle.placeholder = "Discussion round";
+      return;
+    }
+    this.roundTitle.placeholder = template.title;
+    this.roundRooms.value = String(template.room_count);
+    const minutes = template.duration_s / 60;
+    this.roundMinutes.value = String(Math.round(minutes * 100) / 100);
+    this.roundCapacity.value = template.room_capacity ? String(template.room_capacity) : "";
   }
 
   _renderRound() {
@@ -427,6 +531,31 @@ export class ModeratorConsole {
   // ------------------------------------------------------------------ one participant
 
   _personSection() {
+    this.search = h("input", {
+      type: "search",
+      id: "console-search",
+      placeholder: "Part of a name or id",
+      maxlength: this.limits.maxName,
+      autocomplete: "off",
+      spellcheck: "false",
+    });
+    this.searchNote = h("p", { class: "muted", id: "console-search-note", role: "status" });
+    this.searchResults = h("ul", { class: "console-list search-results", id: "console-search-results" });
+    this._searchTimer = 0;
+    this._searchSeq = 0;
+    this._found = [];
+    this.search.addEventListener("input", () => {
+      window.clearTimeout(this._searchTimer);
+      this._searchTimer = window.setTimeout(() => this._find(), SEARCH_DELAY_MS);
+    });
+    this.search.addEventListener("keydown", (e) => {
+      if (e.key === "Enter") {
+        e.preventDefault();
+        window.clearTimeout(this._searchTimer);
+        this._find();
+      }
+    });
+    this.chosen = h("p", { class: "chosen", id: "console-chosen", "aria-live": "polite" });
     this.person = h("select", { id: "console-person" });
     this.personId = h("input", {
       type: "text",
@@ -446,10 +575,15 @@ export class ModeratorConsole {
     move.addEventListener("click", () => {
       const pid = this._target();
       if (pid && this.moveTo.value) {
-        this.app.act(
-          { type: "move_participant", participant_id: pid, space_id: this.moveTo.value },
-          `Moved to ${this.app.store.spaceTitle(this.moveTo.value)}.`,
-        );
+        this.app
+          .act(
+            { type: "move_participant", participant_id: pid, space_id: this.moveTo.value },
+            `Moved to ${this.app.store.spaceTitle(this.moveTo.value)}.`,
+          )
+          .then((ok) => {
+            // Show where they are now in the search results.
+            if (ok !== undefined && this._found.includes(pid)) this._find();
+          });
       }
     });
     const muteMic = h("button", { type: "button" }, "Ask to mute microphone");
@@ -465,14 +599,22 @@ export class ModeratorConsole {
     this.person.addEventListener("change", () => {
       this.personId.value = "";
       this._disarmRemove();
+      this._renderChosen();
     });
-    this.personId.addEventListener("input", () => this._disarmRemove());
+    this.personId.addEventListener("input", () => {
+      this._disarmRemove();
+      this._renderChosen();
+    });
     return h(
       "section",
       { class: "console-section", "aria-labelledby": "console-person-heading" },
       h("h2", { id: "console-person-heading" }, "Participant actions"),
+      field("Find a participant", this.search, "Anywhere in the event, by name or id."),
+      this.searchNote,
+      this.searchResults,
       field("Who", this.person),
       field("Participant id", this.personId),
+      this.chosen,
       h("div", { class: "field-row" }, field("Move to", this.moveTo), h("div", { class: "field end" }, move)),
       h("div", { class: "button-row wrap" }, muteMic, muteCam, seatOn, seatOff),
       field("Reason for removal (optional)", this.reason),
@@ -480,18 +622,89 @@ export class ModeratorConsole {
     );
   }
 
-  /** Select a participant in the console (from the people list). */
-  pick(participantId) {
+  /** Select a participant in the console (from the people list or a search result). */
+  pick(participantId, focus = true) {
     this._renderPeople();
     this.person.value = participantId;
     this.personId.value = "";
     this._disarmRemove();
-    this.person.focus();
+    this._renderChosen();
+    if (focus) this.person.focus();
   }
 
-  _target() {
+  /** Ask the server for participants matching the search box, anywhere in the event. */
+  async _find() {
+    const query = this.search.value.trim();
+    const seq = ++this._searchSeq;
+    if (!query) {
+      this._found = [];
+      setText(this.searchNote, "");
+      replaceChildren(this.searchResults);
+      return;
+    }
+    setText(this.searchNote, "Searching…");
+    let result;
+    try {
+      result = await this.app.conn.request({ type: "find_participants", query });
+    } catch (err) {
+      if (seq === this._searchSeq) setText(this.searchNote, err.message || String(err));
+      return;
+    }
+    if (seq !== this._searchSeq) return; // a newer search was typed meanwhile
+    const store = this.app.store;
+    // Remember them so the "Who" list and the action messages can name them.
+    for (const p of result?.participants || []) store._know(p);
+    this._found = (result?.participants || []).map((p) => p.id);
+    this._renderFound();
+  }
+
+  _renderFound() {
+    const store = this.app.store;
+    const found = this._found.map((id) => store.person(id)).filter(Boolean);
+    const query = this.search.value.trim();
+    setText(
+      this.searchNote,
+      found.length ? `${plural(found.length, "match", "matches")} for “${query}”` : `Nobody matches “${query}”.`,
+    );
+    keepFocus(this.searchResults, () => replaceChildren(
+      this.searchResults,
+      found.map((p) => {
+        const choose = h(
+          "button",
+          { type: "button", "aria-label": `Choose ${p.name}` },
+          this._target(false) === p.id ? "Chosen" : "Choose",
+        );
+        choose.addEventListener("click", () => this.pick(p.id, false));
+        const where = p.space_id ? store.spaceTitle(p.space_id) : "";
+        return h(
+          "li",
+          { "data-participant-id": p.id },
+          h("span", { class: "person-name" }, p.name),
+          p.role && p.role !== "attendee" ? h("span", { class: "badge" }, p.role) : null,
+          this._badges(p.id, p),
+          h("span", { class: "muted where" }, where),
+          choose,
+        );
+      }),
+    ));
+  }
+
+  _renderChosen() {
+    const pid = this._target(false);
+    const store = this.app.store;
+    const person = pid ? store.person(pid) : null;
+    if (!pid) setText(this.chosen, "Nobody chosen yet.");
+    else if (!person?.name) setText(this.chosen, `Chosen: ${pid}`);
+    else {
+      const where = person.space_id ? ` in ${store.spaceTitle(person.space_id)}` : "";
+      setText(this.chosen, `Chosen: ${person.name}${where}`);
+    }
+    if (this._found.length) this._renderFound();
+  }
+
+  _target(complain = true) {
     const pid = this.personId.value.trim() || this.person.value;
-    if (!pid) this.app.toasts.show("Choose a participant first.", "error");
+    if (!pid && complain) this.app.toasts.show("Choose a participant first.", "error");
     return pid;
   }
 
@@ -569,13 +782,24 @@ export class ModeratorConsole {
   // ------------------------------------------------------------------
 
   _render(parts) {
-    if (parts.has("staff") || parts.has("space") || parts.has("spaces") || parts.has("slots")) {
+    if (parts.has("spaces") || parts.has("space")) this._renderStages();
+    if (parts.has("templates")) this._renderTemplates();
+    if (
+      parts.has("staff") ||
+      parts.has("space") ||
+      parts.has("spaces") ||
+      parts.has("slots") ||
+      parts.has("participant")
+    ) {
       this._renderQa();
     }
     if (parts.has("round") || parts.has("spaces") || parts.has("counts") || parts.has("space")) {
       this._renderRound();
     }
-    if (parts.has("people") || parts.has("spaces")) this._renderPeople();
+    if (parts.has("people") || parts.has("spaces")) {
+      this._renderPeople();
+      this._renderChosen();
+    }
     if (parts.has("spaces")) this._renderSpaces();
   }
 
