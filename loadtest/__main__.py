@@ -15,6 +15,7 @@ from pathlib import Path
 
 from loadtest.report import Report
 from loadtest.runner import EXIT_FAILED, RunSettings, Scenario, execute
+from loadtest.scenarios.mediacli import add_parsers as add_media_parsers
 from loadtest.scenarios.signaling import SignalingOptions, SignalingScenario
 from loadtest.target import TargetError, check_loopback_url
 
@@ -194,7 +195,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sig.set_defaults(build=_signaling)
 
+    media = add_media_parsers(sub, common)
     for name, text in PLANNED.items():
+        if name in media:
+            continue
         planned = sub.add_parser(name, help=f"(not yet available) {text}", add_help=False)
         planned.set_defaults(build=None)
     return parser
@@ -223,6 +227,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     # Options of planned scenarios are not known yet: parse leniently, then insist.
     args, unknown = parser.parse_known_args(argv)
+    if getattr(args, "bench", None) is not None:
+        if unknown:
+            parser.error(f"unrecognized arguments: {' '.join(unknown)}")
+        code: int = args.bench(args)
+        return code
     build: Callable[[argparse.Namespace], Scenario] | None = args.build
     if build is None:
         print(
@@ -246,7 +255,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         processes=args.processes,
         timeout=args.timeout,
         progress=not args.no_progress,
-        server_env=dict(args.server_env),
+        # A scenario may need server settings (media bots: loopback ICE addresses).
+        server_env={**getattr(scenario, "server_env", {}), **dict(args.server_env)},
         server_pid=args.server_pid,
         sample_interval=args.sample_interval,
         profile_phases=frozenset(

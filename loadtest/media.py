@@ -1,0 +1,648 @@
+"""Media bots: participants with real WebRTC connections that cost little CPU.
+
+Publishing: a short VP8 clip and an Opus tone are encoded once per process at start-up
+(:func:`encode_clip`) and replayed frame by frame. A replay track returns already encoded
+frames, which aiortc's sender packetizes without encoding (the path aiortc takes for
+``MediaPlayer(decode=False)``). Only the first frame of the clip is a keyframe; the replay
+loops over the others and sends the keyframe again when the SFU asks for one (PLI), as a
+browser does. Nobody decodes these streams, so a looped clip is as good as a live camera.
+
+Receiving: packets of the subscribe connection are counted where aiortc hands a decrypted
+RTP packet to its receivers (``RTCDtlsTransport._handle_rtp_data``): per slot (SSRC from the
+server's offer) packets, bytes, sequence gaps (loss) and the arrival of each VP8 keyframe,
+without parsing further, jitter buffers or decoders.
+
+aiortc internals used here (small, all in this module):
+- ``RTCRtpSender._RTCRtpSender__force_keyframe``: set when a PLI/FIR arrives; the replay
+  track reads and clears it to send its keyframe.
+- ``RTCDtlsTransport._handle_rtp_data``: replaced on the subscribe connection's transport.
+- ``RTCRtpReceiver.receive``: replaced on subscribe receivers so no decoder thread starts.
+- ``aioice.ice.get_host_addresses``: returns 127.0.0.1 in bot processes (loopback ICE; aioice
+  leaves loopback out of its own choice).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import bisect
+import contextlib
+import fractions
+import logging
+import math
+import struct
+import time
+from array import array
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from loadtest.bots import Bot, BotFleet
+from loadtest.client import PodiumClient, RequestFailed
+from signaling import protocol as p
+
+log = logging.getLogger(__name__)
+
+VIDEO_CLOCK = 90000
+AUDIO_CLOCK = 48000
+AUDIO_FRAME = 960  # 20 ms of Opus
+_RTP_HEADER = struct.Struct("!BBHII")
+_MAX_KEYFRAMES_KEPT = 2000
+
+
+# ---------------------------------------------------------------------- the clip
+
+
+@dataclass(frozen=True, slots=True)
+class ClipSettings:
+    width: int = 640
+    height: int = 360
+    fps: int = 24
+    video_kbps: int = 600
+    seconds: float = 2.0
+
+
+@dataclass(slots=True)
+class Clip:
+    """Encoded frames: video (the first one a keyframe) and Opus audio packets."""
+
+    settings: ClipSettings
+    video: list[bytes]
+    audio: list[bytes]
+
+    @property
+    def video_kbps_measured(self) -> float:
+        total = sum(len(frame) for frame in self.video)
+        return 8 * total * self.settings.fps / max(1, len(self.video)) / 1000
+
+
+def encode_clip(settings: ClipSettings) -> Clip:
+    """Encode a moving test pattern with libvpx and a tone with libopus, once."""
+    import av
+    import numpy as np
+
+    count = max(2, round(settings.fps * settings.seconds))
+    codec = av.CodecContext.create("libvpx", "w")
+    codec.width, codec.height = settings.width, settings.height
+    codec.pix_fmt = "yuv420p"
+    codec.bit_rate = settings.video_kbps * 1000
+    codec.framerate = fractions.Fraction(settings.fps, 1)
+    codec.time_base = fractions.Fraction(1, settings.fps)
+    codec.gop_size = 100000  # one keyframe at the start; others only when asked for
+    codec.options = {"deadline": "realtime", "cpu-used": "16", "lag-in-frames": "0"}
+    y = np.arange(settings.height)[:, None]
+    x = np.arange(settings.width)[None, :]
+    video: list[bytes] = []
+    for i in range(count):
+        # A moving gradient with a drifting checkerboard: P-frames of a realistic size.
+        shade = ((x * 3 + y * 2 + i * 9) % 256).astype(np.uint8)
+        checks = (((x // 16 + y // 16 + i) % 2) * 40).astype(np.uint8)
+        rgb = np.stack([shade, shade // 2 + checks, 255 - shade], axis=2)
+        frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24")
+        frame.pts = i
+        video.extend(bytes(packet) for packet in codec.encode(frame))
+    video.extend(bytes(packet) for packet in codec.encode(None))
+
+    audio_codec = av.CodecContext.create("libopus", "w")
+    audio_codec.sample_rate = AUDIO_CLOCK
+    audio_codec.layout = "mono"
+    audio_codec.format = "s16"
+    audio_codec.bit_rate = 32000
+    audio_codec.time_base = fractions.Fraction(1, AUDIO_CLOCK)
+    audio: list[bytes] = []
+    t = np.arange(AUDIO_FRAME)
+    for i in range(50):  # one second
+        samples = (3000 * np.sin(2 * math.pi * 220 * (t + i * AUDIO_FRAME) / AUDIO_CLOCK)).astype(
+            np.int16
+        )
+        sound = av.AudioFrame.from_ndarray(samples[None, :], format="s16", layout="mono")
+        sound.sample_rate = AUDIO_CLOCK
+        sound.pts = i * AUDIO_FRAME
+        sound.time_base = fractions.Fraction(1, AUDIO_CLOCK)
+        audio.extend(bytes(packet) for packet in audio_codec.encode(sound))
+    return Clip(settings=settings, video=video, audio=audio)
+
+
+class EncodedFrame:
+    """What a replay track returns: aiortc packs it (``bytes()``, ``pts``, ``time_base``)."""
+
+    __slots__ = ("data", "pts", "time_base")
+
+    def __init__(self, data: bytes, pts: int, time_base: fractions.Fraction) -> None:
+        self.data = data
+        self.pts = pts
+        self.time_base = time_base
+
+    def __bytes__(self) -> bytes:
+        return self.data
+
+
+def _replay_track_class() -> type[Any]:
+    from aiortc import MediaStreamTrack
+
+    class ReplayTrack(MediaStreamTrack):
+        """Replays encoded frames at their pace; never encodes."""
+
+        def __init__(self, kind: str, frames: Sequence[bytes], rate: float, clock: int) -> None:
+            super().__init__()
+            self.kind = kind
+            self.frames = list(frames)
+            self.interval = 1.0 / rate
+            self.step = round(clock / rate)
+            self.time_base = fractions.Fraction(1, clock)
+            self.sender: Any = None
+            self.index = 0
+            self.pts = 0
+            self.sent = 0
+            self._next: float | None = None
+
+        async def recv(self) -> EncodedFrame:  # type: ignore[override]
+            loop = asyncio.get_running_loop()
+            now = loop.time()
+            if self._next is None or now - self._next > 1.0:
+                self._next = now  # first frame, or far behind (a busy process): no burst
+            else:
+                self._next += self.interval
+                delay = self._next - now
+                if delay > 0:
+                    await asyncio.sleep(delay)
+            if self.kind == "video":
+                sender = self.sender
+                if sender is not None and getattr(sender, "_RTCRtpSender__force_keyframe", False):
+                    sender._RTCRtpSender__force_keyframe = False
+                    self.index = 0
+                data = self.frames[self.index]
+                # Frame 0 is the keyframe; the loop goes over the others.
+                self.index = self.index + 1 if self.index + 1 < len(self.frames) else 1
+            else:
+                data = self.frames[self.index]
+                self.index = (self.index + 1) % len(self.frames)
+            frame = EncodedFrame(data, self.pts, self.time_base)
+            self.pts += self.step
+            self.sent += 1
+            return frame
+
+    return ReplayTrack
+
+
+def use_loopback_ice() -> None:
+    """ICE candidates on 127.0.0.1 only, for every connection of this process."""
+    import aioice.ice
+
+    def loopback(use_ipv4: bool, use_ipv6: bool) -> list[str]:
+        return ["127.0.0.1"]
+
+    aioice.ice.get_host_addresses = loopback
+
+
+# ---------------------------------------------------------------------- receive accounting
+
+
+class SeqTracker:
+    """Loss of one RTP stream from its sequence numbers: expected vs received.
+
+    Sequence numbers wrap at 2**16; they are extended to a growing counter. A late (reordered)
+    packet older than the first one seen extends the range back.
+    """
+
+    __slots__ = ("first", "highest", "received")
+
+    def __init__(self) -> None:
+        self.first = -1
+        self.highest = -1
+        self.received = 0
+
+    def add(self, seq: int) -> None:
+        self.received += 1
+        if self.highest < 0:
+            self.first = self.highest = seq
+            return
+        delta = (seq - self.highest) & 0xFFFF
+        if delta < 0x8000:
+            self.highest += delta
+        else:
+            extended = self.highest - ((self.highest - seq) & 0xFFFF)
+            if extended < self.first:
+                self.first = extended
+
+    @property
+    def expected(self) -> int:
+        return 0 if self.highest < 0 else self.highest - self.first + 1
+
+    @property
+    def lost(self) -> int:
+        return max(0, self.expected - self.received)
+
+
+def vp8_keyframe_start(packet: bytes | memoryview) -> bool:
+    """True when the RTP packet carries the first part of a VP8 keyframe."""
+    if len(packet) < 13:
+        return False
+    first = packet[0]
+    offset = 12 + 4 * (first & 0x0F)
+    if first & 0x10:  # header extension
+        if len(packet) < offset + 4:
+            return False
+        length = (packet[offset + 2] << 8) | packet[offset + 3]
+        offset += 4 + 4 * length
+    if len(packet) <= offset:
+        return False
+    descriptor = packet[offset]
+    if not descriptor & 0x10 or descriptor & 0x07:  # S bit and partition 0
+        return False
+    offset += 1
+    if descriptor & 0x80:
+        if len(packet) <= offset:
+            return False
+        extended = packet[offset]
+        offset += 1
+        if extended & 0x80:  # picture id
+            if len(packet) <= offset:
+                return False
+            offset += 2 if packet[offset] & 0x80 else 1
+        if extended & 0x40:  # TL0PICIDX
+            offset += 1
+        if extended & 0x30:  # TID / KEYIDX
+            offset += 1
+    if len(packet) <= offset:
+        return False
+    return not packet[offset] & 0x01
+
+
+def ssrc_mids(sdp: str) -> tuple[dict[int, str], set[int]]:
+    """Media SSRC -> mid from an SDP, and the SSRCs of retransmission (RTX) streams."""
+    mids: dict[int, str] = {}
+    rtx: set[int] = set()
+    mid = ""
+    for line in sdp.splitlines():
+        if line.startswith("m="):
+            mid = ""
+        elif line.startswith("a=mid:"):
+            mid = line[6:].strip()
+        elif line.startswith("a=ssrc-group:FID"):
+            parts = line.split()
+            rtx.update(int(s) for s in parts[2:])
+        elif line.startswith("a=ssrc:"):
+            ssrc = int(line[7:].split()[0])
+            mids.setdefault(ssrc, mid)
+    for ssrc in rtx:
+        mids.pop(ssrc, None)
+    return mids, rtx
+
+
+@dataclass(slots=True)
+class SlotChange:
+    t: float
+    mid: str
+    participant_id: str | None
+
+
+def first_after(times: Sequence[float], t: float) -> float | None:
+    """The first of the sorted ``times`` at or after ``t``."""
+    i = bisect.bisect_left(times, t)
+    return times[i] if i < len(times) else None
+
+
+def appearance_latency(
+    changes: Sequence[SlotChange],
+    keyframes: Mapping[str, Sequence[float]],
+    participant_id: str,
+    since: float,
+    within: float = 30.0,
+) -> tuple[float | None, float | None]:
+    """(slots latency, first-packet latency) of ``participant_id``'s video after ``since``.
+
+    The slot is the one ``media_slots`` names for the participant (the last change after
+    ``since``, or the one showing them already); the first packet is the first VP8 keyframe on
+    that slot after ``since`` (a switch to a new source starts with its keyframe).
+    """
+    shown: dict[str, str | None] = {}
+    slots_at: float | None = None
+    mid: str | None = None
+    for change in changes:
+        if change.t > since + within:
+            break
+        shown[change.mid] = change.participant_id
+        if change.t >= since and change.participant_id == participant_id and slots_at is None:
+            slots_at, mid = change.t, change.mid
+    if mid is None:
+        for candidate, who in shown.items():
+            if who == participant_id:
+                mid = candidate
+    if mid is None:
+        return None, None
+    packet = first_after(keyframes.get(mid, ()), since)
+    slots_latency = None if slots_at is None else slots_at - since
+    if packet is None or packet - since > within:
+        return slots_latency, None
+    return slots_latency, packet - since
+
+
+class MediaPeer:
+    """A bot's two connections: publish (replayed clip, optional) and subscribe (counted)."""
+
+    def __init__(self, bot: Bot, clip: Clip | None) -> None:
+        from aiortc import RTCConfiguration, RTCPeerConnection
+
+        self.bot = bot
+        self.clip = clip
+        self.publish_pc: Any = None
+        self.subscribe_pc: Any = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+        self.ssrc_mid: dict[int, str] = {}
+        self.video_mids: set[str] = set()
+        self.trackers: dict[int, SeqTracker] = {}
+        self.bytes = 0
+        self.packets = 0
+        self.rtx_packets = 0
+        self.first_packet_at: float | None = None
+        self.receiving = asyncio.Event()
+        self.keyframes: dict[str, array[float]] = {}
+        self.changes: list[SlotChange] = []
+        self.shown: dict[str, str | None] = {}
+        self.fleet: MediaFleet | None = None
+        hook = bot.client.on_message
+
+        def on_message(message: p.ServerMessage, received: float) -> None:
+            if isinstance(message, p.MediaSlots):
+                self._slots(message, received)
+            if hook is not None:
+                hook(message, received)
+
+        bot.client.on_message = on_message
+
+    def _slots(self, message: p.MediaSlots, received: float) -> None:
+        for slot in message.slots:
+            if slot.kind != "video" or slot.mid is None:
+                continue
+            if self.shown.get(slot.mid) != slot.participant_id:
+                self.shown[slot.mid] = slot.participant_id
+                self.changes.append(SlotChange(received, slot.mid, slot.participant_id))
+
+    async def start(self, publish: bool) -> float:
+        """Negotiate once; returns the time the subscribe connection was asked for."""
+        from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
+
+        client = self.bot.client
+        offer_wait = client.wait_for(p.SfuOffer, lambda m: m.kind == "subscribe", timeout=30.0)
+        asked = time.perf_counter()
+        if publish and self.clip is not None:
+            track_class = _replay_track_class()
+            settings = self.clip.settings
+            self.publish_pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+            video = track_class("video", self.clip.video, settings.fps, VIDEO_CLOCK)
+            audio = track_class("audio", self.clip.audio, AUDIO_CLOCK / AUDIO_FRAME, AUDIO_CLOCK)
+            video.sender = self.publish_pc.addTrack(video)
+            self.publish_pc.addTrack(audio)
+            answer_wait = client.wait_for(p.SfuAnswer, lambda m: m.kind == "publish", timeout=30.0)
+            await self.publish_pc.setLocalDescription(await self.publish_pc.createOffer())
+            await client.request(
+                p.MediaOffer(sdp=self.publish_pc.localDescription.sdp, kind="publish"),
+                timeout=30.0,
+            )
+            answer = await answer_wait
+            await self.publish_pc.setRemoteDescription(
+                RTCSessionDescription(sdp=answer.sdp, type="answer")
+            )
+        else:
+            await client.request(p.MediaSubscribe(), timeout=30.0)
+        offer = await offer_wait
+        self.ssrc_mid, _ = ssrc_mids(offer.sdp)
+        for line_mid, kind in _mid_kinds(offer.sdp):
+            if kind == "video":
+                self.video_mids.add(line_mid)
+        pc = self.subscribe_pc
+        await pc.setRemoteDescription(RTCSessionDescription(sdp=offer.sdp, type="offer"))
+        for transceiver in pc.getTransceivers():
+            transceiver.receiver.receive = _no_receive  # no decoder thread, no jitter buffer
+        dtls = pc.getTransceivers()[0].receiver.transport
+        dtls._handle_rtp_data = self._on_rtp
+        await pc.setLocalDescription(await pc.createAnswer())
+        await client.request(
+            p.MediaAnswer(sdp=pc.localDescription.sdp, kind="subscribe"), timeout=30.0
+        )
+        return asked
+
+    async def _on_rtp(self, data: bytes, arrival_time_ms: int = 0) -> None:
+        if len(data) < 12:
+            return
+        _, _, seq, _, ssrc = _RTP_HEADER.unpack_from(data)
+        mid = self.ssrc_mid.get(ssrc)
+        if mid is None:
+            self.rtx_packets += 1
+            return
+        now = time.perf_counter()
+        if self.first_packet_at is None:
+            self.first_packet_at = now
+            self.receiving.set()
+        tracker = self.trackers.get(ssrc)
+        if tracker is None:
+            tracker = self.trackers[ssrc] = SeqTracker()
+        tracker.add(seq)
+        self.packets += 1
+        self.bytes += len(data)
+        if mid in self.video_mids and vp8_keyframe_start(data):
+            times = self.keyframes.get(mid)
+            if times is None:
+                times = self.keyframes[mid] = array("d")
+            if len(times) < _MAX_KEYFRAMES_KEPT:
+                times.append(now)
+        if self.fleet is not None:
+            self.fleet.packets += 1
+
+    def reset_counters(self) -> None:
+        """Start a measuring window: loss counts from here."""
+        self.trackers = {}
+        self.packets = 0
+        self.bytes = 0
+
+    def loss(self) -> tuple[int, int, int]:
+        """(expected, received, slots that received anything) since the last reset."""
+        expected = sum(t.expected for t in self.trackers.values())
+        received = sum(t.received for t in self.trackers.values())
+        return expected, received, len(self.trackers)
+
+    async def close(self) -> None:
+        for pc in (self.publish_pc, self.subscribe_pc):
+            if pc is not None:
+                with contextlib.suppress(Exception):
+                    await pc.close()
+
+
+async def _no_receive(*args: Any, **kwargs: Any) -> None:
+    return None
+
+
+def _mid_kinds(sdp: str) -> list[tuple[str, str]]:
+    kinds: list[tuple[str, str]] = []
+    kind = ""
+    for line in sdp.splitlines():
+        if line.startswith("m="):
+            kind = line[2:].split()[0]
+        elif line.startswith("a=mid:"):
+            kinds.append((line[6:].strip(), kind))
+    return kinds
+
+
+# ---------------------------------------------------------------------- the fleet
+
+
+@dataclass(slots=True)
+class MediaResults:
+    expected: int = 0
+    received: int = 0
+    slots: int = 0
+    bytes: int = 0
+    events: list[list[Any]] = field(default_factory=list)
+
+
+class MediaFleet(BotFleet):
+    """Signaling bots (every :class:`BotFleet` command) plus media bots of one process."""
+
+    def __init__(self, worker_id: int, base_url: str, run_id: str) -> None:
+        super().__init__(worker_id, base_url, run_id)
+        self.peers: dict[int, MediaPeer] = {}
+        self.clip: Clip | None = None
+        self.packets = 0
+        self.counters.update({"media_bots": 0, "media_failed": 0, "media_packets": 0})
+
+    def progress(self) -> dict[str, Any]:
+        counters = super().progress()
+        counters["media_packets"] = self.packets
+        return counters
+
+    async def prepare_clip(
+        self, settings: dict[str, Any], video: list[bytes], audio: list[bytes]
+    ) -> int:
+        """Keep the clip (encoded once, by the coordinator) this process replays."""
+        use_loopback_ice()
+        self.clip = Clip(settings=ClipSettings(**settings), video=video, audio=audio)
+        return len(video)
+
+    async def media_join(
+        self,
+        bots: Sequence[dict[str, Any]],
+        concurrency: int = 8,
+        timeout: float = 60.0,
+    ) -> dict[str, Any]:
+        """Connect, join a space and negotiate media with each bot.
+
+        Each entry: ``index``, ``name``, ``space`` (None: stay in the lobby), ``publish``,
+        ``token`` (a staff or speaker token; None: register as an attendee), ``media``
+        (False: signaling only, for a moderator).
+        """
+        gate = asyncio.Semaphore(max(1, concurrency))
+        join_ack_s = array("d")
+        media_s = array("d")
+        joined: dict[int, str] = {}
+
+        async def one(entry: dict[str, Any]) -> None:
+            index, name = int(entry["index"]), str(entry["name"])
+            async with gate:
+                http = self._session("")
+                client = PodiumClient(self.base_url, http, keep=64, keep_chat=0)
+                bot = Bot(self, index, name, client)
+                self.bots[index] = bot
+                try:
+                    async with asyncio.timeout(timeout):
+                        token = entry.get("token")
+                        if token is None:
+                            await self._register(bot)
+                        await client.connect(token)
+                        if entry.get("space"):
+                            ack_s, _ = await self._join(bot, str(entry["space"]))
+                            join_ack_s.append(ack_s)
+                        if entry.get("media", True):
+                            peer = MediaPeer(bot, self.clip)
+                            peer.fleet = self
+                            self.peers[index] = peer
+                            asked = await peer.start(bool(entry.get("publish")))
+                            if entry.get("expect_media"):
+                                await peer.receiving.wait()
+                            if peer.first_packet_at is not None:
+                                media_s.append(peer.first_packet_at - asked)
+                            self.counters["media_bots"] += 1
+                        joined[index] = client.participant_id
+                        self.counters["joined"] += 1
+                except Exception as exc:
+                    self.counters["media_failed"] += 1
+                    self.note_error(f"{name}: media join: {type(exc).__name__}: {exc}")
+
+        await asyncio.gather(*(one(entry) for entry in bots))
+        return {"join_ack_s": join_ack_s, "media_s": media_s, "joined": joined}
+
+    async def act(self, index: int, message: dict[str, Any], timeout: float = 15.0) -> float:
+        """Send a client message (a dict with ``type``) with bot ``index``; returns the send
+        time (perf_counter). Raises when the server refuses it."""
+        bot = self.bots[index]
+        request = p.convert_client(message)
+        sent = time.perf_counter()
+        await bot.client.request(request, timeout=timeout)
+        return sent
+
+    async def act_many(
+        self, actions: Sequence[tuple[int, dict[str, Any]]], timeout: float = 15.0
+    ) -> list[float | None]:
+        """Several :meth:`act` at once; None for each refused one."""
+
+        async def one(index: int, message: dict[str, Any]) -> float | None:
+            try:
+                return await self.act(index, message, timeout)
+            except (RequestFailed, ConnectionError, TimeoutError, KeyError) as exc:
+                self.note_error(f"bot {index}: {message.get('type')}: {exc}")
+                return None
+
+        return list(await asyncio.gather(*(one(i, m) for i, m in actions)))
+
+    async def media_reset(self) -> int:
+        for peer in self.peers.values():
+            peer.reset_counters()
+        return len(self.peers)
+
+    async def media_results(
+        self,
+        appearances: Sequence[tuple[str, float]] = (),
+        observers: Sequence[int] | None = None,
+    ) -> dict[str, Any]:
+        """Loss since :meth:`media_reset`, and for each (participant id, time): how long each
+        bot (all, or ``observers``) took to be told of it and to get its first video packet."""
+        expected = received = slots = total_bytes = 0
+        per_bot: list[list[Any]] = []
+        for index, peer in self.peers.items():
+            e, r, s = peer.loss()
+            expected, received, slots = expected + e, received + r, slots + s
+            total_bytes += peer.bytes
+            per_bot.append([index, e, r, s])
+        latencies: list[list[Any]] = []
+        watchers = (
+            list(self.peers.values())
+            if observers is None
+            else [self.peers[i] for i in observers if i in self.peers]
+        )
+        for pid, since in appearances:
+            for peer in watchers:
+                if peer.bot.client.participant_id == pid:
+                    continue
+                slots_s, packet_s = appearance_latency(peer.changes, peer.keyframes, pid, since)
+                if slots_s is None and packet_s is None:
+                    continue
+                latencies.append([pid, since, peer.bot.index, slots_s, packet_s])
+        return {
+            "expected": expected,
+            "received": received,
+            "slots": slots,
+            "bytes": total_bytes,
+            "per_bot": per_bot,
+            "latencies": latencies,
+        }
+
+    async def media_status(self) -> dict[str, Any]:
+        return {
+            "peers": len(self.peers),
+            "receiving": sum(1 for peer in self.peers.values() if peer.packets > 0),
+            "packets": self.packets,
+        }
+
+    async def close(self) -> dict[str, Any]:
+        peers = list(self.peers.values())
+        self.peers.clear()
+        await asyncio.gather(*(peer.close() for peer in peers), return_exceptions=True)
+        return await super().close()

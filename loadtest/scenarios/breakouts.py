@@ -1,0 +1,236 @@
+"""The ``breakouts`` scenario: R rooms x P media participants, everyone seeing everyone.
+
+1. join: R x P bots join the booths ``booth-01`` ... (every bot publishes the replayed clip
+   and subscribes). Measured: join ack latency and subscribe -> first RTP packet.
+2. rooms: for S seconds everyone receives the others of their room; every few seconds one
+   participant moves to the next room. Measured: move request -> first packet of the
+   newcomer's video at each member of the room they entered (p50/p95/p99); packets
+   expected (RTP sequence numbers) vs received per slot (loss); forwarded packets per
+   second; server and bot CPU.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from loadtest.console import format_ms, format_number
+from loadtest.media import ClipSettings
+from loadtest.runner import Run, ScenarioFailed
+from loadtest.scenarios import mediabase as mb
+from loadtest.stats import summary_ms
+from loadtest.workers import use_fleet
+
+BOOTHS = 20
+BOOTH_CAPACITY = 12
+
+
+@dataclass(frozen=True, slots=True)
+class BreakoutOptions:
+    rooms: int = 4
+    per_room: int = 4
+    seconds: float = 30.0
+    move_every: float = 3.0
+    concurrency: int = 6
+    clip: ClipSettings = field(default_factory=ClipSettings)
+
+    def check(self) -> None:
+        if not 1 <= self.rooms <= BOOTHS:
+            raise ValueError(f"--rooms: the demo event has {BOOTHS} booths")
+        if not 1 <= self.per_room < BOOTH_CAPACITY:
+            raise ValueError(f"--per-room must be 1..{BOOTH_CAPACITY - 1} (moves add one)")
+
+    def room(self, index: int) -> str:
+        return f"booth-{index % self.rooms + 1:02d}"
+
+
+class BreakoutScenario:
+    name = "breakouts"
+    server_env = mb.MEDIA_SERVER_ENV
+
+    def __init__(self, options: BreakoutOptions) -> None:
+        options.check()
+        self.opts = options
+        use_fleet(mb.MEDIA_FLEET)
+        self.joins: list[dict[str, Any]] = []
+        self.joined: dict[int, str] = {}
+        self.moves: list[tuple[str, float]] = []
+        self.move_acks: list[float] = []
+        self.results: list[dict[str, Any]] = []
+        self.window_s = 0.0
+        self.t0 = 0.0
+        self.statuses: list[dict[str, Any]] = []
+        self.clip_info: dict[str, Any] = {}
+        self.occupancy: list[list[Any]] = []
+
+    def options(self) -> dict[str, Any]:
+        return asdict(self.opts)
+
+    async def run(self, run: Run) -> None:
+        opts = self.opts
+        pool = run.workers
+        workers = pool.count
+        view = run.view
+        self.t0 = time.perf_counter()
+        clip = await mb.share_clip(run, opts.clip)
+        self.clip_info = {"video_kbps": round(clip.video_kbps_measured, 1), **asdict(opts.clip)}
+        where: dict[int, int] = {}
+        bots = []
+        for r in range(opts.rooms):
+            for k in range(opts.per_room):
+                index = r * opts.per_room + k
+                where[index] = r
+                bots.append(
+                    {
+                        "index": index,
+                        "name": f"room{r + 1:02d}-{k + 1:02d}",
+                        "space": opts.room(r),
+                        "publish": True,
+                        "expect_media": opts.per_room > 1,
+                    }
+                )
+        view.add("join", len(bots))
+        self._start = float("inf")
+
+        def on_progress() -> None:
+            totals = pool.totals()
+            done = totals.get("joined", 0) + totals.get("media_failed", 0)
+            view.update("join", done, info=f"{totals.get('media_packets', 0):,} packets")
+            view.update("rooms", min(opts.seconds, time.perf_counter() - self._start))
+
+        pool.on_progress = on_progress
+        async with run.phase("join") as entry:
+            self.joins = await pool.call_all(
+                "media_join",
+                [
+                    {**args, "concurrency": max(1, opts.concurrency // workers)}
+                    for args in mb.by_worker(bots, workers)
+                ],
+            )
+            self.joined = mb.merge_joined(self.joins)
+            entry["joined"] = len(self.joined)
+        if not self.joined:
+            raise ScenarioFailed("no bot could join; see the errors in the report")
+        if len(self.joined) < len(bots):
+            run.report.note(f"{len(bots) - len(self.joined)} of {len(bots)} bots could not join")
+        await asyncio.sleep(2.0)
+
+        view.add("rooms", opts.seconds)
+        await pool.call_all("media_reset")
+        self._record(where)
+        observers: list[list[int]] = []
+        async with run.phase("rooms") as entry:
+            self._start = start = time.perf_counter()
+            turn = 0
+            while opts.rooms > 1 and (
+                time.perf_counter() - start + opts.move_every <= opts.seconds + 0.01
+            ):
+                tick = start + (turn + 0.5) * opts.move_every
+                await asyncio.sleep(max(0.0, tick - time.perf_counter()))
+                source = turn % opts.rooms
+                members = sorted(i for i, r in where.items() if r == source and i in self.joined)
+                if members:
+                    mover = members[turn // opts.rooms % len(members)]
+                    target = (source + 1) % opts.rooms
+                    sent = await pool.call(
+                        mover % workers,
+                        "act_many",
+                        actions=[(mover, {"type": "move", "space_id": opts.room(target)})],
+                    )
+                    if sent and sent[0] is not None:
+                        self.moves.append((self.joined[mover], sent[0]))
+                        observers.append([i for i, r in where.items() if r == target])
+                        where[mover] = target
+                        self._record(where)
+                turn += 1
+            await asyncio.sleep(max(0.0, start + opts.seconds - time.perf_counter()))
+            self.window_s = time.perf_counter() - start
+            results = []
+            for w in range(workers):
+                results.append(
+                    pool.call(
+                        w,
+                        "media_results",
+                        appearances=[],
+                    )
+                )
+            self.results = list(await asyncio.gather(*results))
+            # Move latency: seen only by the members of the room entered.
+            for move, watchers in zip(self.moves, observers, strict=True):
+                parts = await asyncio.gather(
+                    *(
+                        pool.call(
+                            w,
+                            "media_results",
+                            appearances=[move],
+                            observers=[i for i in watchers if i % workers == w],
+                        )
+                        for w in range(workers)
+                    )
+                )
+                for part in parts:
+                    self.results[0]["latencies"].extend(part["latencies"])
+            entry["moves"] = len(self.moves)
+        self.statuses = await pool.call_all("status")
+
+    def _record(self, where: dict[int, int]) -> None:
+        counts = [0] * self.opts.rooms
+        for index, room in where.items():
+            if index in self.joined:
+                counts[room] += 1
+        self.occupancy.append([round(time.perf_counter() - self.t0, 3), *counts])
+
+    def finish(self, run: Run) -> None:
+        metrics = run.report.metrics
+        opts = self.opts
+        metrics["clip"] = self.clip_info
+        metrics["bots"] = opts.rooms * opts.per_room
+        metrics["bots_joined"] = len(self.joined)
+        metrics["join_latency_ms"] = summary_ms(mb.chain(self.joins, "join_ack_s"))
+        metrics["media_first_packet_ms"] = summary_ms(mb.chain(self.joins, "media_s"))
+        metrics["moves"] = len(self.moves)
+        rows = mb.latency_events(self.results, self.t0)
+        slots, packets = mb.latency_summaries(rows)
+        metrics["move_slots_latency_ms"] = slots
+        metrics["move_first_packet_ms"] = packets
+        metrics["measure_seconds"] = round(self.window_s, 2)
+        if self.results:
+            metrics.update(mb.loss_figures(self.results, self.window_s))
+        metrics.update(mb.resource_metrics(run, ("join", "rooms")))
+        run.report.series["latency_events"] = {
+            "columns": ["t", "participant", "observer", "slots_ms", "first_packet_ms"],
+            "rows": rows,
+        }
+        run.report.series["spaces"] = {
+            "columns": ["t", *(opts.room(r) for r in range(opts.rooms))],
+            "rows": self.occupancy,
+        }
+        for status in self.statuses:
+            for error in status.get("errors", []):
+                run.report.error(error)
+        mb.limit_notes(run, ("rooms",))
+
+    def summary_rows(self, metrics: dict[str, Any]) -> list[tuple[str, str]]:
+        return [
+            ("bots joined / asked", f"{metrics.get('bots_joined', 0)} / {metrics.get('bots', 0)}"),
+            ("rooms x per room", f"{self.opts.rooms} x {self.opts.per_room}"),
+            ("--", ""),
+            ("latency, ms", "p50 / p95 / p99 / max"),
+            ("join -> ack", format_ms(metrics.get("join_latency_ms"))),
+            ("subscribe -> first packet", format_ms(metrics.get("media_first_packet_ms"))),
+            ("move -> media_slots (new room)", format_ms(metrics.get("move_slots_latency_ms"))),
+            ("move -> first packet (new room)", format_ms(metrics.get("move_first_packet_ms"))),
+            ("--", ""),
+            ("moves", format_number(metrics.get("moves"))),
+            ("forwarded packets per s", format_number(metrics.get("forwarded_packets_per_s"), 0)),
+            ("received Mbit/s", format_number(metrics.get("received_mbit_per_s"), 1)),
+            (
+                "packets received / expected",
+                f"{metrics.get('packets_received', 0):,} / {metrics.get('packets_expected', 0):,}",
+            ),
+            ("loss ratio", format_number(metrics.get("loss_ratio"), 5)),
+            ("--", ""),
+            *mb.cpu_rows(metrics, "rooms"),
+        ]

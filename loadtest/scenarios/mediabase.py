@@ -1,0 +1,223 @@
+"""What the media scenarios share: the clip, staff tokens, bot placement and resource figures."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import pickle
+import tempfile
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from loadtest.console import format_number
+from loadtest.media import Clip, ClipSettings, encode_clip
+from loadtest.runner import Run, ScenarioFailed
+from loadtest.stats import summary_ms
+from loadtest.target import podium_command
+
+MEDIA_FLEET = "loadtest.media:MediaFleet"
+# The spawned server announces loopback ICE candidates (bots connect on 127.0.0.1).
+MEDIA_SERVER_ENV = {"PODIUM_MEDIA_ADDRESSES": "127.0.0.1"}
+BUSY_PERCENT = 85.0
+
+
+def load_clip(settings: ClipSettings) -> Clip:
+    """The clip for ``settings``: encoded once, then kept in the temp folder for later runs."""
+    key = hashlib.sha256(repr(asdict(settings)).encode()).hexdigest()[:16]
+    path = Path(tempfile.gettempdir()) / f"podium-loadtest-clip-{key}.pickle"
+    if path.exists():
+        try:
+            clip = pickle.loads(path.read_bytes())
+            if isinstance(clip, Clip) and clip.settings == settings:
+                return clip
+        except (OSError, pickle.UnpicklingError, EOFError, AttributeError):
+            pass
+    clip = encode_clip(settings)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_bytes(pickle.dumps(clip))
+    tmp.replace(path)
+    return clip
+
+
+async def share_clip(run: Run, settings: ClipSettings) -> Clip:
+    """Encode (or load) the clip and hand it to every bot process."""
+    clip = await asyncio.to_thread(load_clip, settings)
+    await run.workers.call_all(
+        "prepare_clip",
+        [
+            {"settings": asdict(settings), "video": clip.video, "audio": clip.audio}
+            for _ in range(run.workers.count)
+        ],
+    )
+    return clip
+
+
+def secret_file(run: Run, given: Path | None) -> Path:
+    """The token secret of the server under test: the spawned server's, or ``given``."""
+    if given is not None:
+        return given
+    server = run.server
+    # SpawnedServer keeps its secret in its temporary folder (PODIUM_SECRET_FILE).
+    tmp = getattr(server, "_tmp", None)
+    if server is None or tmp is None:
+        raise ScenarioFailed("staff tokens need --secret-file (the server's token secret)")
+    return Path(tmp.name) / "secret"
+
+
+async def staff_tokens(run: Run, people: list[tuple[str, str]], secret: Path) -> list[str]:
+    """A signed token for each (role, name), made with ``podium token``."""
+    if not await asyncio.to_thread(secret.exists):
+        raise ScenarioFailed(f"no token secret at {secret}")
+
+    async def one(role: str, name: str) -> str:
+        process = await asyncio.create_subprocess_exec(
+            *podium_command(),
+            "token",
+            "--role",
+            role,
+            "--name",
+            name,
+            "--secret-file",
+            str(secret),
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        out, err = await process.communicate()
+        if process.returncode != 0:
+            raise ScenarioFailed(f"podium token failed: {err.decode(errors='replace')[-300:]}")
+        return out.decode().strip().splitlines()[-1]
+
+    return list(await asyncio.gather(*(one(role, name) for role, name in people)))
+
+
+def by_worker(entries: list[dict[str, Any]], workers: int) -> list[dict[str, Any]]:
+    """``media_join`` arguments per worker: bot ``index`` runs in worker ``index % workers``."""
+    return [{"bots": [e for e in entries if e["index"] % workers == w]} for w in range(workers)]
+
+
+def merge_joined(parts: list[dict[str, Any]]) -> dict[int, str]:
+    joined: dict[int, str] = {}
+    for part in parts:
+        joined.update({int(k): v for k, v in part["joined"].items()})
+    return joined
+
+
+def chain(parts: list[dict[str, Any]], key: str) -> list[Any]:
+    out: list[Any] = []
+    for part in parts:
+        out.extend(part.get(key, []))
+    return out
+
+
+def loss_figures(results: list[dict[str, Any]], seconds: float) -> dict[str, Any]:
+    """Expected (by RTP sequence numbers) and received packets over the measuring window."""
+    expected = sum(r["expected"] for r in results)
+    received = sum(r["received"] for r in results)
+    lost = max(0, expected - received)
+    return {
+        "packets_expected": expected,
+        "packets_received": received,
+        "packets_lost": lost,
+        "loss_ratio": round(lost / expected, 6) if expected else None,
+        "forwarded_packets_per_s": round(expected / seconds, 1) if seconds > 0 else None,
+        "received_mbit_per_s": round(8 * sum(r["bytes"] for r in results) / seconds / 1e6, 2)
+        if seconds > 0
+        else None,
+        "receiving_streams": sum(r["slots"] for r in results),
+        "bots_with_loss": sum(1 for r in results for b in r["per_bot"] if b[1] > b[2]),
+    }
+
+
+def latency_events(results: list[dict[str, Any]], t0: float) -> list[list[Any]]:
+    """(seconds after t0, participant, observer bot, slots ms, first packet ms)."""
+    rows = []
+    for part in results:
+        for pid, since, observer, slots_s, packet_s in part["latencies"]:
+            rows.append(
+                [
+                    round(since - t0, 3),
+                    pid,
+                    observer,
+                    None if slots_s is None else round(slots_s * 1000, 2),
+                    None if packet_s is None else round(packet_s * 1000, 2),
+                ]
+            )
+    rows.sort(key=lambda row: row[0])
+    return rows
+
+
+def latency_summaries(rows: list[list[Any]]) -> tuple[Any, Any]:
+    """(slots message latency, first packet latency) summaries from :func:`latency_events`."""
+    slots = [row[3] / 1000 for row in rows if row[3] is not None]
+    packets = [row[4] / 1000 for row in rows if row[4] is not None]
+    return summary_ms(slots), summary_ms(packets)
+
+
+def resource_metrics(run: Run, phases: tuple[str, ...]) -> dict[str, Any]:
+    """CPU of server, bots and machine per phase, peaks, and server memory."""
+    metrics: dict[str, Any] = {}
+    for key in (
+        "server_cpu_percent",
+        "bot_cpu_percent",
+        "bot_cpu_percent_max_worker",
+        "machine_cpu_percent",
+        "others_cpu_percent",
+    ):
+        metrics[key] = {phase: run.phase_figure(phase, key) for phase in phases}
+    for group, key in (("server", "server_cpu_percent"), ("bots", "bot_cpu_percent")):
+        points = run.sampler.series.get(group) or []
+        if points:
+            metrics[key]["peak"] = round(max(p.cpu_percent for p in points), 1)
+    server_points = run.sampler.series.get("server") or []
+    metrics["server_rss_mb"] = (
+        {
+            "start": round(server_points[0].rss_mb, 1),
+            "peak": round(run.sampler.peak_rss.get("server", 0) / 2**20, 1),
+            "end": round(server_points[-1].rss_mb, 1),
+        }
+        if server_points
+        else None
+    )
+    metrics["bot_rss_mb_peak"] = (
+        round(run.sampler.peak_rss.get("bots", 0) / 2**20, 1)
+        if run.sampler.series.get("bots")
+        else None
+    )
+    return metrics
+
+
+def limit_notes(run: Run, phases: tuple[str, ...]) -> None:
+    """Say which side was saturated in each phase."""
+    for phase in phases:
+        worker = run.phase_figure(phase, "bot_cpu_percent_max_worker")
+        server = run.phase_figure(phase, "server_cpu_percent")
+        if worker is not None and worker >= BUSY_PERCENT:
+            run.report.note(
+                f"{phase}: a bot process used {worker:.0f}% of a core: bot CPU limits this run"
+            )
+        if server is not None and server >= BUSY_PERCENT:
+            run.report.note(f"{phase}: the server used {server:.0f}% of a core (saturated)")
+
+
+def cpu_rows(metrics: dict[str, Any], phase: str) -> list[tuple[str, str]]:
+    def cpu(key: str, which: str) -> str:
+        return format_number((metrics.get(key) or {}).get(which), 0, "%")
+
+    rss = metrics.get("server_rss_mb") or {}
+    return [
+        (
+            f"server CPU {phase} / peak",
+            f"{cpu('server_cpu_percent', phase)} / {cpu('server_cpu_percent', 'peak')}",
+        ),
+        (
+            "server RSS MB start / peak",
+            f"{format_number(rss.get('start'), 0)} / {format_number(rss.get('peak'), 0)}",
+        ),
+        (
+            f"bot CPU {phase} (all / busiest process)",
+            f"{cpu('bot_cpu_percent', phase)} / {cpu('bot_cpu_percent_max_worker', phase)}",
+        ),
+        (f"machine CPU {phase} (all cores=100%)", cpu("machine_cpu_percent", phase)),
+        (f"other programs' CPU {phase}", cpu("others_cpu_percent", phase)),
+    ]

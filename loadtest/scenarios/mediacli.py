@@ -1,0 +1,189 @@
+"""Command-line options of the media scenarios (stage, breakouts, conference) and the SFU
+benchmarks (forwarding, switching)."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from loadtest.media import ClipSettings
+from loadtest.runner import Scenario
+
+Builder = Callable[[argparse.Namespace], Scenario]
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text}")
+    return value
+
+
+def _count(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected zero or more, got {text}")
+    return value
+
+
+def _seconds(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text}")
+    return value
+
+
+def _clip_options(parser: argparse.ArgumentParser) -> None:
+    clip = ClipSettings()
+    group = parser.add_argument_group("published clip (encoded once, replayed)")
+    group.add_argument("--video-size", default=f"{clip.width}x{clip.height}", help="WxH")
+    group.add_argument("--fps", type=_positive_int, default=clip.fps)
+    group.add_argument(
+        "--video-kbps", type=_positive_int, default=clip.video_kbps, help="encoder target"
+    )
+    group.add_argument(
+        "--secret-file",
+        type=Path,
+        default=None,
+        help="with --url: the server's token secret (for moderator and speaker tokens)",
+    )
+
+
+def clip_settings(args: argparse.Namespace) -> ClipSettings:
+    width, _, height = str(args.video_size).partition("x")
+    return ClipSettings(
+        width=int(width), height=int(height), fps=args.fps, video_kbps=args.video_kbps
+    )
+
+
+def add_parsers(sub: Any, common: argparse.ArgumentParser) -> set[str]:
+    """Add the media scenarios' sub-commands; returns their names."""
+    from loadtest.scenarios import breakouts, conference, forwarding, stage
+
+    stage_parser = sub.add_parser(
+        "stage",
+        parents=[common],
+        help="publishers on a stage and N audience media bots, with Q&A promotions",
+        description=stage.__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    d = stage.StageOptions()
+    stage_parser.add_argument("--publishers", type=_count, default=d.publishers)
+    stage_parser.add_argument("--audience", type=_positive_int, default=d.audience)
+    stage_parser.add_argument("--hand-raisers", type=_count, default=d.hand_raisers)
+    stage_parser.add_argument("--seconds", type=_seconds, default=d.seconds)
+    stage_parser.add_argument("--promote-every", type=_seconds, default=d.promote_every)
+    stage_parser.add_argument("--hold", type=_seconds, default=d.hold)
+    stage_parser.add_argument("--concurrency", type=_positive_int, default=d.concurrency)
+    _clip_options(stage_parser)
+    stage_parser.set_defaults(
+        build=lambda a: stage.StageScenario(
+            stage.StageOptions(
+                publishers=a.publishers,
+                audience=a.audience,
+                hand_raisers=a.hand_raisers,
+                seconds=a.seconds,
+                promote_every=a.promote_every,
+                hold=a.hold,
+                concurrency=a.concurrency,
+                secret_file=a.secret_file,
+                clip=clip_settings(a),
+            )
+        )
+    )
+
+    br = sub.add_parser(
+        "breakouts",
+        parents=[common],
+        help="R rooms x P media participants, with moves between rooms",
+        description=breakouts.__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    b = breakouts.BreakoutOptions()
+    br.add_argument("--rooms", type=_positive_int, default=b.rooms)
+    br.add_argument("--per-room", type=_positive_int, default=b.per_room)
+    br.add_argument("--seconds", type=_seconds, default=b.seconds)
+    br.add_argument("--move-every", type=_seconds, default=b.move_every)
+    br.add_argument("--concurrency", type=_positive_int, default=b.concurrency)
+    _clip_options(br)
+    br.set_defaults(
+        build=lambda a: breakouts.BreakoutScenario(
+            breakouts.BreakoutOptions(
+                rooms=a.rooms,
+                per_room=a.per_room,
+                seconds=a.seconds,
+                move_every=a.move_every,
+                concurrency=a.concurrency,
+                clip=clip_settings(a),
+            )
+        )
+    )
+
+    conf = sub.add_parser(
+        "conference",
+        parents=[common],
+        help="the summit: ramp to 1,400, booths, chat, hands and promotions, a round",
+        description=conference.__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    c = conference.ConferenceOptions()
+    conf.add_argument("--participants", type=_positive_int, default=c.participants)
+    conf.add_argument("--media-bots", type=_count, default=c.media_bots)
+    conf.add_argument("--chat-messages", type=_count, default=c.chat_messages)
+    conf.add_argument("--booth-visits", type=_count, default=c.booth_visits)
+    conf.add_argument("--promotions", type=_count, default=c.promotions)
+    conf.add_argument("--rooms", type=_positive_int, default=c.rooms)
+    conf.add_argument("--round-seconds", type=_seconds, default=c.round_seconds)
+    conf.add_argument("--seconds", type=_seconds, default=c.seconds)
+    conf.add_argument("--ramp-rate", type=_seconds, default=c.ramp_rate)
+    _clip_options(conf)
+    conf.set_defaults(
+        build=lambda a: conference.ConferenceScenario(
+            conference.ConferenceOptions(
+                participants=a.participants,
+                media_bots=a.media_bots,
+                chat_messages=a.chat_messages,
+                booth_visits=a.booth_visits,
+                promotions=a.promotions,
+                rooms=a.rooms,
+                round_seconds=a.round_seconds,
+                seconds=a.seconds,
+                ramp_rate=a.ramp_rate,
+                secret_file=a.secret_file,
+                clip=clip_settings(a),
+            )
+        )
+    )
+
+    for kind, text in (
+        ("forwarding", "SFU benchmark: forwarded packets per CPU-second (python -m sfu.bench)"),
+        ("switching", "SFU benchmark: slot switch latency (python -m sfu.bench)"),
+    ):
+        bench = sub.add_parser(
+            kind,
+            help=text,
+            description=forwarding.__doc__,
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
+        if kind == "forwarding":
+            bench.add_argument("--subscribers", type=_positive_int, default=100)
+            bench.add_argument("--seconds", type=_seconds, default=10.0)
+        else:
+            bench.add_argument("--switches", type=_positive_int, default=100)
+        bench.add_argument("--report", type=Path, default=None, metavar="DIR")
+        bench.add_argument("--timeout", type=_seconds, default=600.0)
+        bench.set_defaults(build=None, bench=_run_bench)
+    return {"stage", "breakouts", "conference", "forwarding", "switching"}
+
+
+def _run_bench(args: argparse.Namespace) -> int:
+    from loadtest.scenarios import forwarding
+
+    if args.scenario == "forwarding":
+        extra = ["--subscribers", str(args.subscribers), "--seconds", f"{args.seconds:g}"]
+    else:
+        extra = ["--switches", str(args.switches)]
+    report_dir = args.report or Path("reports") / args.scenario
+    return forwarding.run_bench(args.scenario, extra, report_dir, args.timeout)
