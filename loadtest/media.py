@@ -502,6 +502,7 @@ class MediaFleet(BotFleet):
         self.peers: dict[int, MediaPeer] = {}
         self.clip: Clip | None = None
         self.packets = 0
+        self.counts: dict[str, int] = {}
         self.counters.update({"media_bots": 0, "media_failed": 0, "media_packets": 0})
 
     def progress(self) -> dict[str, Any]:
@@ -546,6 +547,8 @@ class MediaFleet(BotFleet):
                         token = entry.get("token")
                         if token is None:
                             await self._register(bot)
+                        if entry.get("watch_counts"):
+                            self._watch_counts(bot)
                         await client.connect(token)
                         if entry.get("space"):
                             ack_s, _ = await self._join(bot, str(entry["space"]))
@@ -591,6 +594,59 @@ class MediaFleet(BotFleet):
                 return None
 
         return list(await asyncio.gather(*(one(i, m) for i, m in actions)))
+
+    async def visit(
+        self,
+        schedule: Sequence[tuple[int, str, float, float, str]],
+        timeout: float = 15.0,
+    ) -> dict[str, Any]:
+        """Booth visits: (bot index, space, perf_counter start, stay seconds, home space).
+
+        Each bot moves to the space at its time, stays, and moves back. Measured per move:
+        request -> ack and request -> the new space's snapshot, with the send time.
+        """
+        rows = array("d")  # flat: sent, ack_s, snapshot_s
+
+        async def move(bot: Bot, space: str) -> None:
+            key = f"snapshot:{space}"
+            bot.marks.pop(key, None)
+            sent = time.perf_counter()
+            ack = await bot.client.request(p.Move(space_id=space), timeout=timeout)
+            await bot.client.until(lambda: key in bot.marks, timeout=timeout)
+            acked = bot.marks.get(ack.id or "", time.perf_counter())
+            rows.extend((sent, acked - sent, bot.marks[key] - sent))
+            self.counters["moves"] = self.counters.get("moves", 0) + 1
+
+        async def one(index: int, space: str, at: float, stay: float, home: str) -> None:
+            bot = self.bots.get(index)
+            if bot is None or not bot.connected:
+                return
+            await asyncio.sleep(max(0.0, at - time.perf_counter()))
+            try:
+                await move(bot, space)
+                await asyncio.sleep(stay)
+                await move(bot, home)
+            except (RequestFailed, ConnectionError, TimeoutError) as exc:
+                self.counters["move_failed"] = self.counters.get("move_failed", 0) + 1
+                self.note_error(f"{bot.name}: visit {space}: {type(exc).__name__}: {exc}")
+
+        await asyncio.gather(*(one(*entry) for entry in schedule))
+        return {"moves": rows}
+
+    def _watch_counts(self, bot: Bot) -> None:
+        hook = bot.client.on_message
+
+        def on_message(message: p.ServerMessage, received: float) -> None:
+            if isinstance(message, p.Counts):
+                self.counts = dict(message.counts)
+            if hook is not None:
+                hook(message, received)
+
+        bot.client.on_message = on_message
+
+    async def latest_counts(self) -> dict[str, int]:
+        """Participants per space, as the last ``counts`` message told a watching bot."""
+        return dict(self.counts)
 
     async def media_reset(self) -> int:
         for peer in self.peers.values():

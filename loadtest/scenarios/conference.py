@@ -1,11 +1,41 @@
-"""The ``conference`` scenario (placeholder while it is built)."""
+"""The ``conference`` scenario: the 1,400-person summit, from arrival to a discussion round.
+
+1. ramp: a moderator, then N signaling-only bots (hundreds per process) arrive at a fixed
+   rate and join the main stage; M media bots join it with their camera on (they are the
+   hand raisers the moderator promotes; the others watch). Measured: join latency.
+2. activity (S seconds, all at once): booth visits (a bot moves to one of the 20 booths,
+   stays a while and comes back; move latency), event-wide chat messages spread over the
+   period (fan-out latency to every other participant), a wave of hand raises from the
+   crowd, and Q&A promotions of the media bots (promotion -> first packet of the promoted
+   video at the other media bots).
+3. round: the moderator opens a discussion round of R rooms in random mode, it counts down
+   and closes by its timer; everyone goes back to the stage.
+
+Participants per space are sampled all along from the ``counts`` messages the moderator
+receives; server, bot and machine CPU per phase.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import asyncio
+import contextlib
+import math
+import random
+import time
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
+from loadtest.console import format_ms, format_number
 from loadtest.media import ClipSettings
+from loadtest.runner import Run, ScenarioFailed
+from loadtest.scenarios import mediabase as mb
+from loadtest.scenarios.signaling import chat_plan, source_addresses, spread
+from loadtest.stats import ratio, summary_ms
+from loadtest.workers import use_fleet
+
+STAGE = "main-stage"
+BOOTHS = [f"booth-{i:02d}" for i in range(1, 21)]
 
 
 @dataclass(frozen=True, slots=True)
@@ -14,17 +44,436 @@ class ConferenceOptions:
     media_bots: int = 4
     chat_messages: int = 500
     booth_visits: int = 300
+    booth_stay: float = 8.0
+    hands: int = 30
     promotions: int = 6
-    rooms: int = 40
+    rooms: int = 50
     round_seconds: float = 20.0
     seconds: float = 60.0
     ramp_rate: float = 100.0
+    concurrency: int = 100
+    source_addresses: int = 8
     secret_file: Path | None = None
     clip: ClipSettings = field(default_factory=ClipSettings)
+
+    @property
+    def signaling_bots(self) -> int:
+        return self.participants - self.media_bots - 1
+
+    def check(self) -> None:
+        if self.signaling_bots < 2:
+            raise ValueError("--participants must exceed --media-bots + 2")
+        if not 1 <= self.rooms <= 50:
+            raise ValueError("--rooms must be 1..50")
+        if self.round_seconds < 10:
+            raise ValueError("--round-seconds must be at least 10 (the server's minimum)")
+        if self.chat_messages and self.chat_messages / self.seconds > 0.8 * self.signaling_bots:
+            raise ValueError("too many chat messages per second for the bots")
+
+
+def space_kind(space_id: str) -> str:
+    if space_id == STAGE:
+        return "stage"
+    if space_id.startswith("booth-"):
+        return "booths"
+    if space_id == "lobby":
+        return "lobby"
+    return "rooms" if "-room-" in space_id else "other"
 
 
 class ConferenceScenario:
     name = "conference"
+    server_env = mb.MEDIA_SERVER_ENV
 
     def __init__(self, options: ConferenceOptions) -> None:
-        raise ValueError("conference: not built yet")
+        options.check()
+        self.opts = options
+        use_fleet(mb.MEDIA_FLEET)
+        self.moderator = options.signaling_bots + options.media_bots
+        self.media_first = options.signaling_bots
+        self.ramp: list[dict[str, Any]] = []
+        self.media_joins: list[dict[str, Any]] = []
+        self.joined: list[int] = []
+        self.media_joined: dict[int, str] = {}
+        self.visits: list[dict[str, Any]] = []
+        self.sends: list[dict[str, Any]] = []
+        self.chat: list[dict[str, Any]] = []
+        self.hand_results: list[dict[str, Any]] = []
+        self.promotions: list[tuple[str, float]] = []
+        self.media_results: list[dict[str, Any]] = []
+        self.counts: list[list[Any]] = []
+        self.round: dict[str, Any] = {}
+        self.statuses: list[dict[str, Any]] = []
+        self.expected_receipts = 0
+        self.t0 = 0.0
+        self.window_s = 0.0
+        self.clip_info: dict[str, Any] = {}
+
+    def options(self) -> dict[str, Any]:
+        data = asdict(self.opts)
+        data["secret_file"] = str(self.opts.secret_file) if self.opts.secret_file else None
+        return data
+
+    # ------------------------------------------------------------------ the run
+
+    async def run(self, run: Run) -> None:
+        opts = self.opts
+        pool = run.workers
+        view = run.view
+        self.t0 = time.perf_counter()
+        clip = await mb.share_clip(run, opts.clip)
+        self.clip_info = {"video_kbps": round(clip.video_kbps_measured, 1), **asdict(opts.clip)}
+        (token,) = await mb.staff_tokens(
+            run, [("moderator", "Moderator")], mb.secret_file(run, opts.secret_file)
+        )
+        moderator = {
+            "index": self.moderator,
+            "name": "moderator",
+            "token": token,
+            "space": STAGE,
+            "media": False,
+            "watch_counts": True,
+        }
+        parts = await pool.call(self.moderator % pool.count, "media_join", bots=[moderator])
+        if not parts["joined"]:
+            raise ScenarioFailed("the moderator could not join; see the errors in the report")
+        sampler = asyncio.get_running_loop().create_task(self._sample_counts(run))
+        try:
+            await self._ramp(run)
+            await asyncio.sleep(1.0)
+            await self._activity(run)
+            await self._round(run)
+        finally:
+            sampler.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await sampler
+        self.statuses = await pool.call_all("status")
+        view.log("done")
+
+    async def _sample_counts(self, run: Run) -> None:
+        worker = self.moderator % run.workers.count
+        while True:
+            counts = await run.workers.call(worker, "latest_counts")
+            kinds: dict[str, int] = {"stage": 0, "booths": 0, "rooms": 0, "lobby": 0, "other": 0}
+            for space, count in counts.items():
+                kinds[space_kind(space)] += count
+            self.counts.append(
+                [round(time.perf_counter() - self.t0, 3), *(kinds[k] for k in kinds)]
+            )
+            await asyncio.sleep(1.0)
+
+    async def _ramp(self, run: Run) -> None:
+        opts = self.opts
+        pool = run.workers
+        workers = pool.count
+        view = run.view
+        view.add("ramp", opts.signaling_bots + opts.media_bots)
+
+        def on_progress() -> None:
+            totals = pool.totals()
+            done = totals.get("joined", 0) + totals.get("failed", 0) - 1
+            view.update("ramp", done, info=f"{totals.get('failed', 0)} failed")
+            view.update("chat delivered", totals.get("receipts", 0))
+            view.update("booth moves", totals.get("moves", 0))
+
+        pool.on_progress = on_progress
+        async with run.phase("ramp") as entry:
+            start_at = time.perf_counter() + 0.5
+            per_worker = max(1, math.ceil(opts.concurrency / workers))
+            ramp = pool.call_all(
+                "ramp",
+                [
+                    {
+                        "clients": [
+                            (i, f"bot-{i:05d}")
+                            for i in range(opts.signaling_bots)
+                            if i % workers == w
+                        ],
+                        "space_id": STAGE,
+                        "concurrency": per_worker,
+                        "start_at": start_at,
+                        "interval": 1.0 / opts.ramp_rate,
+                        "timeout": 60.0,
+                        "source_addresses": source_addresses(run.base_url, opts.source_addresses),
+                    }
+                    for w in range(workers)
+                ],
+            )
+            media = [
+                {
+                    "index": self.media_first + i,
+                    "name": f"camera-{i + 1:02d}",
+                    "space": STAGE,
+                    "publish": True,
+                }
+                for i in range(opts.media_bots)
+            ]
+            media_join = pool.call_all("media_join", mb.by_worker(media, workers))
+            self.ramp, self.media_joins = await asyncio.gather(ramp, media_join)
+            self.joined = sorted(mb.chain(self.ramp, "joined"))
+            self.media_joined = mb.merge_joined(self.media_joins)
+            self.media_joined.pop(self.moderator, None)
+            entry["joined"] = len(self.joined) + len(self.media_joined)
+        if not self.joined:
+            raise ScenarioFailed("no bot could join; see the errors in the report")
+
+    async def _activity(self, run: Run) -> None:
+        opts = self.opts
+        pool = run.workers
+        workers = pool.count
+        view = run.view
+        rng = random.Random(7)
+        start = time.perf_counter() + 1.0
+        # Booth visits: evenly spread, booths taken in turn, visitors drawn from the crowd.
+        visitors = rng.sample(self.joined, min(opts.booth_visits, len(self.joined)))
+        visit_gap = max(0.0, opts.seconds - opts.booth_stay - 2.0) / max(1, len(visitors))
+        visits = [
+            (bot, BOOTHS[k % len(BOOTHS)], start + k * visit_gap, opts.booth_stay, STAGE)
+            for k, bot in enumerate(visitors)
+        ]
+        # Chat: one sender per message where possible.
+        senders = spread(self.joined, min(opts.chat_messages, len(self.joined)))
+        plan = chat_plan(senders, opts.chat_messages, opts.seconds - 2.0, start)
+        hand_bots = spread([b for b in self.joined if b not in set(visitors)], opts.hands, 0.5)
+        view.add("booth moves", 2 * len(visits))
+        view.add("chat delivered", opts.chat_messages * (len(self.joined) + len(self.media_joined)))
+        await pool.call_all("media_reset")
+        async with run.phase("activity") as entry:
+            visiting = pool.call_all(
+                "visit",
+                [{"schedule": [v for v in visits if v[0] % workers == w]} for w in range(workers)],
+            )
+            chatting = pool.call_all(
+                "chat",
+                [{"schedule": [m for m in plan if m[1] % workers == w]} for w in range(workers)],
+            )
+            hands = self._hands_later(run, hand_bots, start + opts.seconds / 3)
+            promoting = self._promotions(run, start)
+            self.visits, self.sends, self.hand_results, _ = await asyncio.gather(
+                visiting, chatting, hands, promoting
+            )
+            sent = sum(len(part["sent_index"]) for part in self.sends)
+            receivers = len(self.joined) + len(
+                self.media_joined
+            )  # and the moderator, less the sender
+            self.expected_receipts = sent * receivers
+            deadline = time.monotonic() + 20.0
+            while time.monotonic() < deadline:
+                if pool.totals().get("receipts", 0) >= self.expected_receipts:
+                    break
+                await asyncio.sleep(0.2)
+            self.chat = await pool.call_all("chat_results")
+            self.window_s = time.perf_counter() - start
+            self.media_results = await pool.call_all(
+                "media_results",
+                [{"appearances": self.promotions} for _ in range(workers)],
+            )
+            entry["chat_messages"] = sent
+            entry["booth_visits"] = len(visits)
+            entry["promotions"] = len(self.promotions)
+
+    async def _hands_later(self, run: Run, bots: list[int], at: float) -> list[dict[str, Any]]:
+        await asyncio.sleep(max(0.0, at - time.perf_counter()))
+        workers = run.workers.count
+        result: list[dict[str, Any]] = await run.workers.call_all(
+            "hands",
+            [{"bot_indices": [i for i in bots if i % workers == w]} for w in range(workers)],
+        )
+        return result
+
+    async def _promotions(self, run: Run, start: float) -> None:
+        opts = self.opts
+        pool = run.workers
+        workers = pool.count
+        cameras = sorted(self.media_joined)
+        if not cameras or not opts.promotions:
+            return
+        every = (opts.seconds - 2.0) / opts.promotions
+        hold = min(3.0, every * 0.6)
+        mod = self.moderator
+        for turn in range(opts.promotions):
+            await asyncio.sleep(max(0.0, start + turn * every - time.perf_counter()))
+            who = cameras[turn % len(cameras)]
+            pid = self.media_joined[who]
+            await pool.call(who % workers, "act_many", actions=[(who, {"type": "raise_hand"})])
+            sent = await pool.call(
+                mod % workers,
+                "act_many",
+                actions=[(mod, {"type": "promote", "participant_id": pid})],
+            )
+            if sent and sent[0] is not None:
+                self.promotions.append((pid, sent[0]))
+            await asyncio.sleep(hold)
+            await pool.call(
+                mod % workers,
+                "act_many",
+                actions=[(mod, {"type": "demote", "participant_id": pid})],
+            )
+
+    async def _round(self, run: Run) -> None:
+        opts = self.opts
+        pool = run.workers
+        worker = self.moderator % pool.count
+        people = len(self.joined) + len(self.media_joined)
+        capacity = math.ceil(people / opts.rooms) + 10
+        async with run.phase("round") as entry:
+            before = await pool.call(worker, "latest_counts")
+            sent = await pool.call(
+                worker,
+                "act_many",
+                actions=[
+                    (
+                        self.moderator,
+                        {
+                            "type": "open_round",
+                            "title": "Discussion round",
+                            "room_count": opts.rooms,
+                            "duration_s": opts.round_seconds,
+                            "mode": "random",
+                            "home_space_id": STAGE,
+                            "room_capacity": capacity,
+                        },
+                    )
+                ],
+            )
+            opened = time.perf_counter()
+            entry["opened"] = sent[0] is not None
+            if sent[0] is None:
+                run.report.error("the round could not be opened")
+                return
+            # Everyone spread over the rooms, then back on the stage when the timer closes it.
+            in_rooms_at = back_at = None
+            peak_rooms = 0
+            deadline = opened + opts.round_seconds + 30.0
+            stage_before = before.get(STAGE, 0)
+            while time.perf_counter() < deadline:
+                counts = await pool.call(worker, "latest_counts")
+                rooms = sum(c for s, c in counts.items() if space_kind(s) == "rooms")
+                peak_rooms = max(peak_rooms, rooms)
+                if in_rooms_at is None and rooms >= 0.95 * stage_before:
+                    in_rooms_at = time.perf_counter()
+                if (
+                    in_rooms_at is not None
+                    and rooms == 0
+                    and counts.get(STAGE, 0) >= 0.95 * stage_before
+                ):
+                    back_at = time.perf_counter()
+                    break
+                await asyncio.sleep(0.25)
+            self.round = {
+                "rooms": opts.rooms,
+                "room_capacity": capacity,
+                "stage_before": stage_before,
+                "peak_in_rooms": peak_rooms,
+                "open_to_rooms_filled_s": None
+                if in_rooms_at is None
+                else round(in_rooms_at - sent[0], 3),
+                "open_to_back_on_stage_s": None if back_at is None else round(back_at - sent[0], 3),
+            }
+            entry.update(self.round)
+
+    # ------------------------------------------------------------------ figures
+
+    def finish(self, run: Run) -> None:
+        metrics = run.report.metrics
+        opts = self.opts
+        totals: dict[str, int] = {}
+        for status in self.statuses:
+            for key, value in status["counters"].items():
+                totals[key] = totals.get(key, 0) + value
+        metrics["clip"] = self.clip_info
+        metrics["participants"] = opts.participants
+        metrics["joined"] = len(self.joined) + len(self.media_joined) + 1
+        metrics["media_bots_joined"] = len(self.media_joined)
+        metrics["join_latency_ms"] = summary_ms(mb.chain(self.ramp, "join_ack_s"))
+        metrics["join_snapshot_latency_ms"] = summary_ms(mb.chain(self.ramp, "join_snapshot_s"))
+        metrics["connect_latency_ms"] = summary_ms(mb.chain(self.ramp, "connect_s"))
+        ramp_s = run.phase_figure("ramp", "duration_s")
+        metrics["ramp_duration_s"] = ramp_s
+        moves = [x for part in self.visits for x in part["moves"]]
+        sent_at, ack_s, snap_s = moves[0::3], moves[1::3], moves[2::3]
+        metrics["moves"] = len(ack_s)
+        metrics["moves_failed"] = totals.get("move_failed", 0)
+        metrics["move_latency_ms"] = summary_ms(ack_s)
+        metrics["move_snapshot_latency_ms"] = summary_ms(snap_s)
+        receipts = mb.chain(self.chat, "receipt_latency_s")
+        sent = sum(len(part["sent_index"]) for part in self.sends)
+        metrics["chat_messages_sent"] = sent
+        metrics["chat_refused"] = totals.get("chat_refused", 0)
+        metrics["chat_receipts"] = len(receipts)
+        metrics["chat_receipts_expected"] = self.expected_receipts
+        delivery = ratio(len(receipts), self.expected_receipts)
+        metrics["chat_delivery_ratio"] = None if delivery is None else round(delivery, 6)
+        metrics["chat_fanout_latency_ms"] = summary_ms(receipts)
+        metrics["hands"] = totals.get("hands", 0)
+        metrics["hand_raise_position_ms"] = summary_ms(mb.chain(self.hand_results, "position_s"))
+        metrics["promotions"] = len(self.promotions)
+        rows = mb.latency_events(self.media_results, self.t0)
+        slots, packets = mb.latency_summaries(rows)
+        metrics["promotion_slots_latency_ms"] = slots
+        metrics["promotion_first_packet_ms"] = packets
+        if self.media_results:
+            metrics.update(mb.loss_figures(self.media_results, self.window_s))
+        metrics["round"] = self.round
+        metrics.update(mb.resource_metrics(run, ("ramp", "activity", "round")))
+        run.report.series["latency_events"] = {
+            "columns": ["t", "participant", "observer", "slots_ms", "first_packet_ms"],
+            "rows": rows,
+        }
+        run.report.series["moves"] = {
+            "columns": ["t", "ack_ms", "snapshot_ms"],
+            "rows": [
+                [round(t - self.t0, 3), round(a * 1000, 2), round(s * 1000, 2)]
+                for t, a, s in zip(sent_at, ack_s, snap_s, strict=True)
+            ],
+        }
+        run.report.series["spaces"] = {
+            "columns": ["t", "stage", "booths", "rooms", "lobby", "other"],
+            "rows": self.counts,
+        }
+        for status in self.statuses:
+            for error in status.get("errors", [])[:10]:
+                run.report.error(error)
+        mb.limit_notes(run, ("ramp", "activity", "round"))
+
+    def summary_rows(self, metrics: dict[str, Any]) -> list[tuple[str, str]]:
+        rnd = metrics.get("round") or {}
+        return [
+            (
+                "participants joined / asked",
+                f"{metrics.get('joined', 0):,} / {self.opts.participants:,}",
+            ),
+            ("media bots joined", format_number(metrics.get("media_bots_joined"))),
+            ("ramp (s)", format_number(metrics.get("ramp_duration_s"))),
+            ("--", ""),
+            ("latency, ms", "p50 / p95 / p99 / max"),
+            ("join -> ack", format_ms(metrics.get("join_latency_ms"))),
+            ("booth move -> ack", format_ms(metrics.get("move_latency_ms"))),
+            ("booth move -> snapshot", format_ms(metrics.get("move_snapshot_latency_ms"))),
+            ("chat fan-out (every receipt)", format_ms(metrics.get("chat_fanout_latency_ms"))),
+            ("hand raise -> own position", format_ms(metrics.get("hand_raise_position_ms"))),
+            ("promotion -> first packet", format_ms(metrics.get("promotion_first_packet_ms"))),
+            ("--", ""),
+            (
+                "booth moves (failed)",
+                f"{metrics.get('moves', 0):,} ({metrics.get('moves_failed', 0)})",
+            ),
+            (
+                "chat receipts / expected",
+                f"{metrics.get('chat_receipts', 0):,} / "
+                f"{metrics.get('chat_receipts_expected', 0):,}",
+            ),
+            ("promotions", format_number(metrics.get("promotions"))),
+            ("media loss ratio", format_number(metrics.get("loss_ratio"), 5)),
+            (
+                "round: rooms / in rooms at peak",
+                f"{rnd.get('rooms', '-')} / {rnd.get('peak_in_rooms', '-')}",
+            ),
+            (
+                "round: open -> rooms filled / back (s)",
+                f"{format_number(rnd.get('open_to_rooms_filled_s'), 2)} / "
+                f"{format_number(rnd.get('open_to_back_on_stage_s'), 2)}",
+            ),
+            ("--", ""),
+            *mb.cpu_rows(metrics, "activity"),
+        ]
