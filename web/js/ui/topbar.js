@@ -38,7 +38,9 @@ export class TopBar {
     );
     this.mediaState = h("span", { class: "media-state", role: "status" });
     this.micButton.addEventListener("click", () => this._toggleMic());
-    this.camButton.addEventListener("click", () => app.local.setCameraOff(!app.local.cameraOff));
+    // Do what the button says: "Camera on" also when the camera is merely not running yet
+    // (blocked at first, say), not only after "Camera off".
+    this.camButton.addEventListener("click", () => app.local.setCameraOff(app.local.hasVideo));
     this.devices = new DeviceDialog(app);
     this.devicesButton.addEventListener("click", () => this.devices.open());
     replaceChildren(this.mediaBox, this.micButton, this.camButton, this.devicesButton, this.mediaState);
