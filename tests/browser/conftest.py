@@ -135,11 +135,15 @@ def open_tab(browsers: Browsers, server: ServerProcess) -> Iterator[OpenTab]:
         path: str = "/",
         viewport: ViewportSize | None = None,
         base_url: str | None = None,
+        init_script: str | None = None,
     ) -> Tab:
         context = browsers.get(colour).new_context(
             viewport=viewport or LAPTOP, base_url=base_url or server.url
         )
         context.set_default_timeout(10_000)
+        if init_script:
+            # Runs in every page of the tab before the app (to stand in for a browser quirk).
+            context.add_init_script(init_script)
         contexts.append(context)
         page = context.new_page()
         tab = Tab(page=page, colour=colour, errors=[])

@@ -9,7 +9,7 @@ import pytest
 
 from .conftest import OpenTab
 from .harness import ServerProcess, require_browser
-from .steps import join, open_console, register, wait_in
+from .steps import join, media_settled, open_console, register, wait_for_colour, wait_in
 
 require_browser()
 
@@ -106,3 +106,38 @@ def test_console_search_finds_a_participant_in_a_booth_and_moves_them(
     expect(carol.page.locator(".toast")).to_contain_text("Sam Rivera moved you to Health care.")
     # The result follows her.
     expect(found.nth(0)).to_contain_text("Health care")
+
+
+# The camera and microphone are refused until the page sets `window.__allowCamera`.
+BLOCKED_CAMERA = """(() => {
+    const devices = navigator.mediaDevices;
+    const real = devices.getUserMedia.bind(devices);
+    devices.getUserMedia = (constraints) =>
+        window.__allowCamera
+            ? real(constraints)
+            : Promise.reject(new DOMException("Permission denied", "NotAllowedError"));
+})();"""
+
+
+def test_a_viewer_turns_the_camera_on_later_without_touching_what_they_watch(
+    open_tab: OpenTab,
+) -> None:
+    alice = open_tab("red")
+    alice_id = register(alice, "Alice")
+    join(alice, "booth-03")
+    bob = open_tab("green", init_script=BLOCKED_CAMERA)
+    bob_id = register(bob, "Bob")
+    if media_settled(bob) == "unavailable":
+        pytest.skip("the server has no media plane (media requests answer not_ready)")
+    join(bob, "booth-03")
+    # Camera blocked: Bob only watches (media_subscribe), and sees Alice.
+    expect(bob.page.locator("#top-media .media-state")).to_have_text("Camera blocked")
+    assert bob.js("window.podium.media.negotiations") == {"publish": 0, "subscribe": 1}
+    wait_for_colour(bob, f"#room-tiles .tile[data-participant-id='{alice_id}'] video", "red")
+
+    # He allows the camera and turns it on: a publish connection is added beside the other.
+    bob.js("window.__allowCamera = true")
+    bob.page.get_by_role("button", name="Turn camera on").click()
+    wait_for_colour(alice, f"#room-tiles .tile[data-participant-id='{bob_id}'] video", "green")
+    assert bob.js("window.podium.media.negotiations") == {"publish": 1, "subscribe": 1}
+    wait_for_colour(bob, f"#room-tiles .tile[data-participant-id='{alice_id}'] video", "red")
