@@ -211,6 +211,7 @@ class BreakoutScenario:
             for error in status.get("errors", []):
                 run.report.error(error)
         mb.limit_notes(run, ("rooms",))
+        mb.draw_plots(run, self.name)
 
     def summary_rows(self, metrics: dict[str, Any]) -> list[tuple[str, str]]:
         return [

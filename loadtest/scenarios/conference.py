@@ -435,6 +435,7 @@ class ConferenceScenario:
             for error in status.get("errors", [])[:10]:
                 run.report.error(error)
         mb.limit_notes(run, ("ramp", "activity", "round"))
+        mb.draw_plots(run, self.name)
 
     def summary_rows(self, metrics: dict[str, Any]) -> list[tuple[str, str]]:
         rnd = metrics.get("round") or {}

@@ -221,3 +221,22 @@ def cpu_rows(metrics: dict[str, Any], phase: str) -> list[tuple[str, str]]:
         (f"machine CPU {phase} (all cores=100%)", cpu("machine_cpu_percent", phase)),
         (f"other programs' CPU {phase}", cpu("others_cpu_percent", phase)),
     ]
+
+
+def draw_plots(run: Run, scenario: str) -> None:
+    """Latency, participants per space and CPU over time, as PNG files in the report folder."""
+    from loadtest import plots
+
+    series: dict[str, Any] = dict(run.report.series)
+    for name, points in run.sampler.series.items():
+        series[name] = {"t": [p.t for p in points], "cpu_percent": [p.cpu_percent for p in points]}
+    machine = run.sampler.machine_series
+    series["machine"] = {"t": [t for t, _ in machine], "cpu_percent": [v for _, v in machine]}
+    others = getattr(run.sampler, "others_series", [])
+    series["others"] = {"t": [t for t, _ in others], "cpu_percent": [v for _, v in others]}
+    try:
+        written = plots.write_plots(series, run.settings.report_dir, scenario)
+    except Exception as exc:  # a plot is a convenience: never lose the report for it
+        run.report.note(f"plots not drawn: {type(exc).__name__}: {exc}")
+        return
+    run.report.metrics["plots"] = [path.name for path in written]

@@ -205,6 +205,7 @@ class StageScenario:
             for error in status.get("errors", []):
                 run.report.error(error)
         mb.limit_notes(run, ("stage",))
+        mb.draw_plots(run, self.name)
 
     def summary_rows(self, metrics: dict[str, Any]) -> list[tuple[str, str]]:
         return [
