@@ -360,6 +360,7 @@ class ConferenceScenario:
                     back_at = time.perf_counter()
                     break
                 await asyncio.sleep(0.25)
+            await asyncio.sleep(2.0)  # a few more samples of the spaces after the round
             self.round = {
                 "rooms": opts.rooms,
                 "room_capacity": capacity,
