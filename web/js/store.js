@@ -258,6 +258,11 @@ export class Store extends EventTarget {
     return this.people.get(id) || null;
   }
 
+  /** Remember people heard of outside the state messages (console search results). */
+  remember(people) {
+    for (const person of people) this._know(person);
+  }
+
   _know(person) {
     if (!person?.id) return;
     const known = this.people.get(person.id) || {};

@@ -653,7 +653,7 @@ export class ModeratorConsole {
     if (seq !== this._searchSeq) return; // a newer search was typed meanwhile
     const store = this.app.store;
     // Remember them so the "Who" list and the action messages can name them.
-    for (const p of result?.participants || []) store._know(p);
+    store.remember(result?.participants || []);
     this._found = (result?.participants || []).map((p) => p.id);
     this._renderFound();
   }
