@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from .conftest import OpenTab
+from .conftest import OpenTab, screenshot
 from .harness import ServerProcess, require_browser
 from .steps import join, media_settled, open_console, register, wait_for_colour, wait_in
 
@@ -97,6 +97,7 @@ def test_console_search_finds_a_participant_in_a_booth_and_moves_them(
     expect(found.nth(0)).to_contain_text("Carol Zebrowski")
     expect(found.nth(0)).to_contain_text(booth)
 
+    screenshot(mod, "console-search")
     console.get_by_role("button", name="Choose Carol Zebrowski").click()
     expect(console.locator("#console-chosen")).to_have_text(f"Chosen: Carol Zebrowski in {booth}")
     expect(console.get_by_label("Who")).to_have_value(carol_id)
