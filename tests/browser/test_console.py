@@ -72,6 +72,7 @@ def test_a_participants_mute_shows_on_another_tabs_tile(open_tab: OpenTab) -> No
     bob.page.get_by_role("button", name="Turn camera off").click()
     expect(tile.locator(".cam-off")).to_be_visible()
     expect(tile).not_to_have_class(re.compile("has-video"))
+    screenshot(alice, "booth-muted")
 
     bob.page.get_by_role("button", name="Unmute microphone").click()
     expect(tile.locator(".mic-off")).to_have_count(0)
@@ -97,6 +98,7 @@ def test_console_search_finds_a_participant_in_a_booth_and_moves_them(
     expect(found.nth(0)).to_contain_text("Carol Zebrowski")
     expect(found.nth(0)).to_contain_text(booth)
 
+    found.nth(0).scroll_into_view_if_needed()
     screenshot(mod, "console-search")
     console.get_by_role("button", name="Choose Carol Zebrowski").click()
     expect(console.locator("#console-chosen")).to_have_text(f"Chosen: Carol Zebrowski in {booth}")
