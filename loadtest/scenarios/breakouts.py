@@ -75,7 +75,10 @@ class BreakoutScenario:
         view = run.view
         self.t0 = time.perf_counter()
         clip = await mb.share_clip(run, opts.clip)
-        self.clip_info = {"video_kbps": round(clip.video_kbps_measured, 1), **asdict(opts.clip)}
+        self.clip_info = {
+            **asdict(opts.clip),
+            "measured_video_kbps": round(clip.video_kbps_measured, 1),
+        }
         where: dict[int, int] = {}
         bots = []
         for r in range(opts.rooms):

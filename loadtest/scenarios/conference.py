@@ -122,7 +122,10 @@ class ConferenceScenario:
         view = run.view
         self.t0 = time.perf_counter()
         clip = await mb.share_clip(run, opts.clip)
-        self.clip_info = {"video_kbps": round(clip.video_kbps_measured, 1), **asdict(opts.clip)}
+        self.clip_info = {
+            **asdict(opts.clip),
+            "measured_video_kbps": round(clip.video_kbps_measured, 1),
+        }
         (token,) = await mb.staff_tokens(
             run, [("moderator", "Moderator")], mb.secret_file(run, opts.secret_file)
         )

@@ -79,7 +79,10 @@ class StageScenario:
         view = run.view
         self.t0 = time.perf_counter()
         clip = await mb.share_clip(run, opts.clip)
-        self.clip_info = {"video_kbps": round(clip.video_kbps_measured, 1), **asdict(opts.clip)}
+        self.clip_info = {
+            **asdict(opts.clip),
+            "measured_video_kbps": round(clip.video_kbps_measured, 1),
+        }
         secret = mb.secret_file(run, opts.secret_file)
         people = [("moderator", "Moderator")] + [
             ("speaker", f"Speaker {i + 1}") for i in range(opts.publishers)
