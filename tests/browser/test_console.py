@@ -49,6 +49,9 @@ def test_console_shows_a_raised_hand_before_the_moderator_opens_the_stage(
     expect(alice.page.locator("#on-stage")).to_have_text(re.compile("Q&A slot 1"))
     expect(console.locator("#console-slots [data-slot-index='0']")).to_contain_text("Alice Liddell")
     expect(queue).to_have_count(0)
+    # On stage, Alice mutes: the console shows it on her slot.
+    alice.page.get_by_role("button", name="Mute microphone").click()
+    expect(console.locator("#console-slots [data-slot-index='0'] .mic-off")).to_be_visible()
     assert mod.js("window.podium.store.space.kind") == "lobby", "the moderator never moved"
 
 
