@@ -357,10 +357,17 @@ async def test_upstream_loss_is_repaired_by_the_publisher(
             "every upstream loss repaired",
         )
         assert source["received"] > 0
-        # The subscriber saw a stream without holes, repaired packets included.
+        # The subscriber sees a stream without holes, repaired packets included. The newest
+        # packets may still be on their way (or being repaired on a busy machine), so only
+        # the stream up to shortly before the latest packet is judged.
         ssrc = s.slot_ssrc("v0")
-        values = sorted(set(unwrap(s.seqs[ssrc])))
-        assert all(b == x + 1 for x, b in itertools.pairwise(values))
+
+        def holes() -> list[int]:
+            values = sorted(set(unwrap(s.seqs[ssrc])))
+            settled = [v for v in values if v <= values[-1] - 30]
+            return [x for x, b in itertools.pairwise(settled) if b != x + 1]
+
+        await wait_for(lambda: not holes(), 5, "a stream without holes at the subscriber")
     finally:
         await s.close()
         await a.close()
