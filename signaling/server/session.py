@@ -107,6 +107,14 @@ class Session:
             # The peer went away or the server is stopping: nothing left to deliver.
             pass
 
+    async def drain(self, timeout: float) -> None:
+        """Wait (at most ``timeout`` seconds) for what is queued to be sent."""
+        writer = self._writer
+        if writer is None or writer.done():
+            return
+        with contextlib.suppress(TimeoutError, asyncio.CancelledError):
+            await asyncio.wait_for(asyncio.shield(writer), timeout=timeout)
+
     async def stop(self) -> None:
         """Stop the writer. Safe to call more than once."""
         self.closed = True

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from typing import Any, cast
 from urllib.parse import urlsplit
@@ -14,6 +13,7 @@ from signaling import protocol as p
 from signaling.auth import Identity, TokenError, verify_token
 from signaling.model import ModelError
 from signaling.server.actions import ActionError, perform
+from signaling.server.hub import Hub
 from signaling.server.keys import CONFIG, HUB, SECRET
 from signaling.server.session import (
     CLOSE_HELLO_TIMEOUT,
@@ -62,12 +62,7 @@ async def websocket(request: web.Request) -> web.StreamResponse:
 
 async def _finish(session: Session) -> None:
     # Let the writer deliver what is queued (a final error, `removed`) before it stops.
-    writer = session._writer
-    if writer is not None:
-        try:
-            await asyncio.wait_for(asyncio.shield(writer), timeout=2.0)
-        except (TimeoutError, asyncio.CancelledError):
-            pass
+    await session.drain(timeout=2.0)
     await session.stop()
 
 
@@ -133,7 +128,7 @@ async def _hello(request: web.Request, ws: web.WebSocketResponse) -> Identity | 
     return identity
 
 
-async def _serve(hub: Any, session: Session, ws: web.WebSocketResponse) -> None:
+async def _serve(hub: Hub, session: Session, ws: web.WebSocketResponse) -> None:
     """Read requests until the socket closes; every request gets an ack or an error."""
     async for msg in ws:
         if session.closed:
@@ -155,7 +150,7 @@ async def _serve(hub: Any, session: Session, ws: web.WebSocketResponse) -> None:
             break
 
 
-async def _handle(hub: Any, session: Session, data: str) -> msgspec.Struct | None:
+async def _handle(hub: Hub, session: Session, data: str) -> msgspec.Struct | None:
     now = hub.clock.now()
     try:
         message = p.decode_client(data)
