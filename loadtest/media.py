@@ -7,15 +7,20 @@ frames, which aiortc's sender packetizes without encoding (the path aiortc takes
 loops over the others and sends the keyframe again when the SFU asks for one (PLI), as a
 browser does. Nobody decodes these streams, so a looped clip is as good as a live camera.
 
-Receiving: packets of the subscribe connection are counted where aiortc hands a decrypted
-RTP packet to its receivers (``RTCDtlsTransport._handle_rtp_data``): per slot (SSRC from the
-server's offer) packets, bytes, sequence gaps (loss) and the arrival of each VP8 keyframe,
-without parsing further, jitter buffers or decoders.
+Receiving: packets of the subscribe connection are taken in the socket callback, before
+aiortc's asynchronous receive path: the RTP header of SRTP is in clear, so counting needs no
+decryption; video packets are decrypted (one C call) to see where keyframes start. Per slot
+(SSRC from the server's offer): packets, bytes, sequence gaps (loss) and the arrival of each
+VP8 keyframe, with no jitter buffer and no decoder.
 
 aiortc internals used here (small, all in this module):
 - ``RTCRtpSender._RTCRtpSender__force_keyframe``: set when a PLI/FIR arrives; the replay
   track reads and clears it to send its keyframe.
-- ``RTCDtlsTransport._handle_rtp_data``: replaced on the subscribe connection's transport.
+- ``RTCDtlsTransport._handle_rtp_data``: replaced on the subscribe connection's transport
+  (packets that take aiortc's path before the socket hook is in place).
+- ``RTCDtlsTransport._rx_srtp`` (the SRTP session), ``RTCIceTransport._connection`` and its
+  ``_protocols``: each local socket's ``datagram_received`` is wrapped on the subscribe
+  connection.
 - ``RTCRtpReceiver.receive``: replaced on subscribe receivers so no decoder thread starts.
 - ``aioice.ice.get_host_addresses``: returns 127.0.0.1 in bot processes (loopback ICE; aioice
   leaves loopback out of its own choice).
@@ -29,6 +34,7 @@ import contextlib
 import fractions
 import logging
 import math
+import socket
 import struct
 import time
 from array import array
@@ -47,6 +53,7 @@ AUDIO_CLOCK = 48000
 AUDIO_FRAME = 960  # 20 ms of Opus
 _RTP_HEADER = struct.Struct("!BBHII")
 _MAX_KEYFRAMES_KEPT = 2000
+_RECEIVE_BUFFER = 1 << 20
 
 
 # ---------------------------------------------------------------------- the clip
@@ -353,6 +360,7 @@ class MediaPeer:
         self.bytes = 0
         self.packets = 0
         self.rtx_packets = 0
+        self.decrypt_errors = 0
         self.first_packet_at: float | None = None
         self.receiving = asyncio.Event()
         self.keyframes: dict[str, array[float]] = {}
@@ -416,12 +424,56 @@ class MediaPeer:
         dtls = pc.getTransceivers()[0].receiver.transport
         dtls._handle_rtp_data = self._on_rtp
         await pc.setLocalDescription(await pc.createAnswer())
+        self._attach()
         await client.request(
             p.MediaAnswer(sdp=pc.localDescription.sdp, kind="subscribe"), timeout=30.0
         )
         return asked
 
     async def _on_rtp(self, data: bytes, arrival_time_ms: int = 0) -> None:
+        """aiortc's path (decrypted packets), used until :meth:`_attach` takes over."""
+        self._count(data, decrypted=True)
+
+    def _attach(self) -> None:
+        """Take SRTP packets straight from the subscribe connection's sockets.
+
+        The RTP header of an SRTP packet is in clear: counting needs no decryption. Only
+        video packets are decrypted (one C call) to find where keyframes start. RTCP from
+        the server (sender reports) is dropped: nothing here needs it.
+        """
+        dtls = self.subscribe_pc.getTransceivers()[0].receiver.transport
+        connection = dtls.transport._connection
+        count = self._count
+        video_ssrcs = {ssrc for ssrc, mid in self.ssrc_mid.items() if mid in self.video_mids}
+        for protocol in list(connection._protocols):
+            original = protocol.datagram_received
+            sock = protocol.transport.get_extra_info("socket") if protocol.transport else None
+            if sock is not None:
+                with contextlib.suppress(OSError):
+                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, _RECEIVE_BUFFER)
+
+            def datagram_received(
+                data: bytes, addr: tuple[Any, ...], original: Any = original
+            ) -> None:
+                session = dtls._rx_srtp
+                if session is None or not data or not 127 < data[0] < 192:
+                    original(data, addr)  # STUN, DTLS, or before the handshake ended
+                    return
+                if 192 <= data[1] <= 223:  # RTCP packet types 192..223
+                    return
+                if len(data) >= 12 and _RTP_HEADER.unpack_from(data)[4] in video_ssrcs:
+                    try:
+                        data = session.unprotect(data)
+                    except Exception:
+                        self.decrypt_errors += 1
+                        return
+                    count(data, decrypted=True)
+                else:
+                    count(data, decrypted=False)
+
+            protocol.datagram_received = datagram_received
+
+    def _count(self, data: bytes, decrypted: bool) -> None:
         if len(data) < 12:
             return
         _, _, seq, _, ssrc = _RTP_HEADER.unpack_from(data)
@@ -439,7 +491,7 @@ class MediaPeer:
         tracker.add(seq)
         self.packets += 1
         self.bytes += len(data)
-        if mid in self.video_mids and vp8_keyframe_start(data):
+        if decrypted and mid in self.video_mids and vp8_keyframe_start(data):
             times = self.keyframes.get(mid)
             if times is None:
                 times = self.keyframes[mid] = array("d")
