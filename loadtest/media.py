@@ -211,12 +211,13 @@ class SeqTracker:
     packet older than the first one seen extends the range back.
     """
 
-    __slots__ = ("first", "highest", "received")
+    __slots__ = ("first", "highest", "last", "received")
 
     def __init__(self) -> None:
         self.first = -1
         self.highest = -1
         self.received = 0
+        self.last = 0.0  # arrival time of the latest packet (set by the caller)
 
     def add(self, seq: int) -> None:
         self.received += 1
@@ -489,6 +490,7 @@ class MediaPeer:
         if tracker is None:
             tracker = self.trackers[ssrc] = SeqTracker()
         tracker.add(seq)
+        tracker.last = now
         self.packets += 1
         self.bytes += len(data)
         if decrypted and mid in self.video_mids and vp8_keyframe_start(data):
@@ -505,6 +507,10 @@ class MediaPeer:
         self.trackers = {}
         self.packets = 0
         self.bytes = 0
+
+    def live(self, now: float, within: float = 2.0) -> int:
+        """Streams (slots) that received a packet in the last ``within`` seconds."""
+        return sum(1 for tracker in self.trackers.values() if now - tracker.last <= within)
 
     def loss(self) -> tuple[int, int, int]:
         """(expected, received, slots that received anything) since the last reset."""
@@ -712,13 +718,16 @@ class MediaFleet(BotFleet):
     ) -> dict[str, Any]:
         """Loss since :meth:`media_reset`, and for each (participant id, time): how long each
         bot (all, or ``observers``) took to be told of it and to get its first video packet."""
-        expected = received = slots = total_bytes = 0
+        expected = received = slots = total_bytes = live = 0
         per_bot: list[list[Any]] = []
+        now = time.perf_counter()
         for index, peer in self.peers.items():
             e, r, s = peer.loss()
             expected, received, slots = expected + e, received + r, slots + s
             total_bytes += peer.bytes
-            per_bot.append([index, e, r, s])
+            alive = peer.live(now)
+            live += alive
+            per_bot.append([index, e, r, s, alive])
         latencies: list[list[Any]] = []
         watchers = (
             list(self.peers.values())
@@ -737,6 +746,7 @@ class MediaFleet(BotFleet):
             "expected": expected,
             "received": received,
             "slots": slots,
+            "live": live,
             "bytes": total_bytes,
             "per_bot": per_bot,
             "latencies": latencies,

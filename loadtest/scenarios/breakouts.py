@@ -201,6 +201,15 @@ class BreakoutScenario:
         metrics["measure_seconds"] = round(self.window_s, 2)
         if self.results:
             metrics.update(mb.loss_figures(self.results, self.window_s))
+        # Everyone should still receive every other member of their room (up to 9 tiles).
+        sizes = self.occupancy[-1][1:] if self.occupancy else []
+        metrics["live_streams_expected"] = sum(2 * n * min(9, n - 1) for n in sizes if n > 1)
+        live = metrics.get("live_streams_at_end", 0)
+        if self.results and live < metrics["live_streams_expected"]:
+            run.report.note(
+                f"only {live} of {metrics['live_streams_expected']} streams were still flowing "
+                "at the end (see server.log)"
+            )
         metrics.update(mb.resource_metrics(run, ("join", "rooms")))
         run.report.series["latency_events"] = {
             "columns": ["t", "participant", "observer", "slots_ms", "first_packet_ms"],
@@ -235,6 +244,11 @@ class BreakoutScenario:
                 f"{metrics.get('packets_received', 0):,} / {metrics.get('packets_expected', 0):,}",
             ),
             ("loss ratio", format_number(metrics.get("loss_ratio"), 5)),
+            (
+                "streams flowing at end / expected",
+                f"{metrics.get('live_streams_at_end', 0):,} / "
+                f"{metrics.get('live_streams_expected', 0):,}",
+            ),
             ("--", ""),
             *mb.cpu_rows(metrics, "rooms"),
         ]

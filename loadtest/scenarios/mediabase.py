@@ -125,6 +125,9 @@ def loss_figures(results: list[dict[str, Any]], seconds: float) -> dict[str, Any
         if seconds > 0
         else None,
         "receiving_streams": sum(r["slots"] for r in results),
+        # Streams with a packet in the last 2 s when the window closed: a stream that stopped
+        # (a publisher whose connection failed) loses nothing by sequence numbers.
+        "live_streams_at_end": sum(r.get("live", 0) for r in results),
         "bots_with_loss": sum(1 for r in results for b in r["per_bot"] if b[1] > b[2]),
     }
 

@@ -199,6 +199,14 @@ class StageScenario:
         metrics["promotion_first_packet_ms"] = packets
         metrics["measure_seconds"] = round(self.window_s, 2)
         metrics.update(mb.loss_figures(self.results, self.window_s))
+        # Every audience bot should still receive every speaker's video and audio.
+        metrics["live_streams_expected"] = 2 * opts.publishers * opts.audience
+        live = metrics.get("live_streams_at_end", 0)
+        if self.results and live < metrics["live_streams_expected"]:
+            run.report.note(
+                f"only {live} of {metrics['live_streams_expected']} speaker streams were still "
+                "flowing at the end (publishers' media stopped: see server.log)"
+            )
         metrics.update(mb.resource_metrics(run, ("join", "stage")))
         run.report.series["latency_events"] = {
             "columns": ["t", "participant", "observer", "slots_ms", "first_packet_ms"],
@@ -229,6 +237,11 @@ class StageScenario:
                 f"{metrics.get('packets_received', 0):,} / {metrics.get('packets_expected', 0):,}",
             ),
             ("loss ratio", format_number(metrics.get("loss_ratio"), 5)),
+            (
+                "streams flowing at end / expected",
+                f"{metrics.get('live_streams_at_end', 0):,} / "
+                f"{metrics.get('live_streams_expected', 0):,}",
+            ),
             ("--", ""),
             *mb.cpu_rows(metrics, "stage"),
         ]
