@@ -60,7 +60,7 @@ def plot_latency(series: dict[str, dict[str, Any]], path: Path, title: str) -> P
                 [x for x, _ in points],
                 [y for _, y in points],
                 lw=0.8,
-                label="chat fan-out p99 (chat time)",
+                label="chat fan-out p99 per message",
             )
             drawn = True
     if not drawn:

@@ -31,7 +31,7 @@ from loadtest.media import ClipSettings
 from loadtest.runner import Run, ScenarioFailed
 from loadtest.scenarios import mediabase as mb
 from loadtest.scenarios.signaling import chat_plan, source_addresses, spread
-from loadtest.stats import ratio, summary_ms
+from loadtest.stats import percentile, ratio, summary_ms
 from loadtest.workers import use_fleet
 
 STAGE = "main-stage"
@@ -431,6 +431,7 @@ class ConferenceScenario:
                 for t, a, s in zip(sent_at, ack_s, snap_s, strict=True)
             ],
         }
+        run.report.series["chat_messages"] = chat_series(self.chat, self.sends, self.t0)
         run.report.series["spaces"] = {
             "columns": ["t", "stage", "booths", "rooms", "lobby", "other"],
             "rows": self.counts,
@@ -482,3 +483,31 @@ class ConferenceScenario:
             ("--", ""),
             *mb.cpu_rows(metrics, "activity"),
         ]
+
+
+def chat_series(
+    chat: list[dict[str, Any]], sends: list[dict[str, Any]], t0: float
+) -> dict[str, Any]:
+    """Per chat message: send time (s after t0), receipts, p50 and p99 fan-out latency."""
+    by_message: dict[int, list[float]] = {}
+    for part in chat:
+        for index, latency in zip(part["receipt_index"], part["receipt_latency_s"], strict=True):
+            by_message.setdefault(int(index), []).append(latency)
+    sent_at: dict[int, float] = {}
+    for part in sends:
+        sent_at.update(zip(part["sent_index"], part["sent_at"], strict=True))
+    rows = []
+    for index in sorted(by_message):
+        ordered = sorted(by_message[index])
+        sent = sent_at.get(index)
+        rows.append(
+            [
+                index,
+                None if sent is None else round(sent - t0, 3),
+                len(ordered),
+                round(1000 * percentile(ordered, 50), 2),
+                round(1000 * percentile(ordered, 99), 2),
+                round(1000 * ordered[-1], 2),
+            ]
+        )
+    return {"columns": ["index", "sent_s", "receipts", "p50_ms", "p99_ms", "max_ms"], "rows": rows}

@@ -167,3 +167,16 @@ def test_the_clip_is_encoded_once_with_a_single_keyframe_first() -> None:
     assert not clip.video[0][0] & 0x01  # VP8 frame tag: keyframe
     assert all(frame[0] & 0x01 for frame in clip.video[1:])
     assert len(clip.audio) == 50
+
+
+def test_chat_series_gives_each_message_its_fan_out() -> None:
+    from array import array
+
+    from loadtest.scenarios.conference import chat_series
+
+    chat = [{"receipt_index": array("l", [0, 0, 1]), "receipt_latency_s": [0.01, 0.03, 0.02]}]
+    sends = [{"sent_index": [0, 1], "sent_at": [10.5, 11.0]}]
+    series = chat_series(chat, sends, t0=10.0)
+    assert series["rows"][0][:3] == [0, 0.5, 2]
+    assert series["rows"][1][:3] == [1, 1.0, 1]
+    assert series["rows"][0][5] == 30.0
