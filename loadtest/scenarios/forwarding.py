@@ -6,7 +6,8 @@ baseline measured in the same run. switching: slot switch latency (re-point -> f
 of the new source's keyframe) with a fresh join for comparison.
 
 The benchmark runs in a process of its own (load tests drive the SFU only from outside);
-its ``report.json`` is copied into ``DIR/report.json`` with the command line added.
+its ``report.json`` is copied into ``DIR/report.json`` with the command line added, and its
+output goes to ``DIR/bench.log``.
 """
 
 from __future__ import annotations
@@ -51,7 +52,10 @@ def run_bench(kind: str, extra: list[str], report_dir: Path, timeout: float) -> 
         console.print(f"running {shlex.join(command)}")
         status = "ok"
         try:
-            done = subprocess.run(command, timeout=timeout, check=False)
+            with (report_dir / "bench.log").open("wb") as log:
+                done = subprocess.run(
+                    command, timeout=timeout, check=False, stdout=log, stderr=subprocess.STDOUT
+                )
             if done.returncode != 0:
                 status = f"failed (exit status {done.returncode})"
         except subprocess.TimeoutExpired:
