@@ -79,9 +79,14 @@ def test_other_machines_are_refused_before_anything_starts(tmp_path: Path) -> No
     assert not (tmp_path / "report.json").exists()
 
 
-def test_planned_scenarios_say_they_are_not_available(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["conference", "--clients", "1400"]) == 2
-    assert "not yet available" in capsys.readouterr().err
+def test_the_media_scenarios_and_benchmarks_are_available() -> None:
+    from loadtest.__main__ import build_parser
+
+    parser = build_parser()
+    for name in ("conference", "stage", "breakouts"):
+        assert parser.parse_args([name, "--spawn"]).build is not None
+    for name in ("forwarding", "switching"):
+        assert parser.parse_args([name]).bench is not None
 
 
 def test_a_target_is_required(tmp_path: Path) -> None:
