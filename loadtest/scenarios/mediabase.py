@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import base64
+import contextlib
 import hashlib
-import pickle
+import json
+import os
 import tempfile
 from dataclasses import asdict
 from pathlib import Path
@@ -23,20 +26,29 @@ BUSY_PERCENT = 85.0
 
 
 def load_clip(settings: ClipSettings) -> Clip:
-    """The clip for ``settings``: encoded once, then kept in the temp folder for later runs."""
+    """The clip for ``settings``: encoded once, then kept (as JSON) in the temp folder."""
     key = hashlib.sha256(repr(asdict(settings)).encode()).hexdigest()[:16]
-    path = Path(tempfile.gettempdir()) / f"podium-loadtest-clip-{key}.pickle"
-    if path.exists():
-        try:
-            clip = pickle.loads(path.read_bytes())
-            if isinstance(clip, Clip) and clip.settings == settings:
-                return clip
-        except (OSError, pickle.UnpicklingError, EOFError, AttributeError):
-            pass
+    path = Path(tempfile.gettempdir()) / f"podium-loadtest-clip-{key}.json"
+    try:
+        data = json.loads(path.read_text())
+        if data.get("settings") == asdict(settings):
+            return Clip(
+                settings=settings,
+                video=[base64.b64decode(frame) for frame in data["video"]],
+                audio=[base64.b64decode(frame) for frame in data["audio"]],
+            )
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
     clip = encode_clip(settings)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_bytes(pickle.dumps(clip))
-    tmp.replace(path)
+    data = {
+        "settings": asdict(settings),
+        "video": [base64.b64encode(frame).decode() for frame in clip.video],
+        "audio": [base64.b64encode(frame).decode() for frame in clip.audio],
+    }
+    with contextlib.suppress(OSError):
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(data))
+        tmp.replace(path)
     return clip
 
 

@@ -6,6 +6,8 @@ from __future__ import annotations
 import struct
 from pathlib import Path
 
+import pytest
+
 from loadtest.media import (
     ClipSettings,
     SeqTracker,
@@ -180,3 +182,16 @@ def test_chat_series_gives_each_message_its_fan_out() -> None:
     assert series["rows"][0][:3] == [0, 0.5, 2]
     assert series["rows"][1][:3] == [1, 1.0, 1]
     assert series["rows"][0][5] == 30.0
+
+
+def test_the_clip_is_kept_between_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import tempfile
+
+    from loadtest.scenarios.mediabase import load_clip
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    settings = ClipSettings(width=64, height=48, fps=10, video_kbps=100, seconds=0.3)
+    first = load_clip(settings)
+    assert list(tmp_path.glob("podium-loadtest-clip-*.json"))
+    again = load_clip(settings)
+    assert again.video == first.video and again.audio == first.audio
