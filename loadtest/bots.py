@@ -82,6 +82,7 @@ class Bot:
             self.fleet.note_error(f"{self.name}: {message.code}: {message.message}")
         elif isinstance(message, p.Snapshot):
             self.marks[f"snapshot:{message.space.id}"] = received
+            self.marks.setdefault("snapshot", received)  # the first one, after hello
         elif (
             isinstance(message, p.HandQueueUpdate)
             and message.position is not None
@@ -215,7 +216,7 @@ class BotFleet:
                         self.counters["registered"] += 1
                         started = time.perf_counter()
                         await client.connect()
-                        connected = bot.marks.get("snapshot:lobby", time.perf_counter())
+                        connected = bot.marks.get("snapshot", time.perf_counter())
                         connect_s.append(connected - started)
                         self.counters["connected"] += 1
                         ack_s, snapshot_s = await self._join(bot, space_id)
