@@ -78,6 +78,7 @@ class Hub:
         self._tasks: list[asyncio.Task[None]] = []
         self._background: set[asyncio.Task[Any]] = set()
         self.removed: set[str] = set()
+        self._stopping = False
         self.media: MediaPlane | None = None
         if config.media:
             self.media = MediaPlane(config, lambda: self.event, self.send_to)
@@ -103,6 +104,7 @@ class Hub:
         ]
 
     async def stop(self) -> None:
+        self._stopping = True
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
@@ -485,7 +487,7 @@ class Hub:
         event = self.event
         if event is not None and pid in event.participants:
             self._by_space[event.participants[pid].space_id].discard(pid)
-        if pid in self.removed:
+        if pid in self.removed or self._stopping:
             return
         loop = asyncio.get_running_loop()
         self._expiry[pid] = loop.call_later(
