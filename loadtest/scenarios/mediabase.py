@@ -215,6 +215,24 @@ def limit_notes(run: Run, phases: tuple[str, ...]) -> None:
             run.report.note(f"{phase}: the server used {server:.0f}% of a core (saturated)")
 
 
+def delivery_rows(metrics: dict[str, Any]) -> list[tuple[str, str]]:
+    """Summary rows on forwarded and received media, shared by the media scenarios."""
+    return [
+        ("forwarded packets per s", format_number(metrics.get("forwarded_packets_per_s"), 0)),
+        ("received Mbit/s", format_number(metrics.get("received_mbit_per_s"), 1)),
+        (
+            "packets received / expected",
+            f"{metrics.get('packets_received', 0):,} / {metrics.get('packets_expected', 0):,}",
+        ),
+        ("loss ratio", format_number(metrics.get("loss_ratio"), 5)),
+        (
+            "streams flowing at end / expected",
+            f"{metrics.get('live_streams_at_end', 0):,} / "
+            f"{metrics.get('live_streams_expected', 0):,}",
+        ),
+    ]
+
+
 def cpu_rows(metrics: dict[str, Any], phase: str) -> list[tuple[str, str]]:
     def cpu(key: str, which: str) -> str:
         return format_number((metrics.get(key) or {}).get(which), 0, "%")

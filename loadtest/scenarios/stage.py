@@ -230,18 +230,7 @@ class StageScenario:
             ("promotion -> first packet", format_ms(metrics.get("promotion_first_packet_ms"))),
             ("--", ""),
             ("promotions", format_number(metrics.get("promotions"))),
-            ("forwarded packets per s", format_number(metrics.get("forwarded_packets_per_s"), 0)),
-            ("received Mbit/s", format_number(metrics.get("received_mbit_per_s"), 1)),
-            (
-                "packets received / expected",
-                f"{metrics.get('packets_received', 0):,} / {metrics.get('packets_expected', 0):,}",
-            ),
-            ("loss ratio", format_number(metrics.get("loss_ratio"), 5)),
-            (
-                "streams flowing at end / expected",
-                f"{metrics.get('live_streams_at_end', 0):,} / "
-                f"{metrics.get('live_streams_expected', 0):,}",
-            ),
+            *mb.delivery_rows(metrics),
             ("--", ""),
             *mb.cpu_rows(metrics, "stage"),
         ]
