@@ -41,8 +41,9 @@ from signaling.model import (
     SpaceAdded,
     SpaceRemoved,
 )
+from signaling.protocol import CLOSE_REMOVED, CLOSE_REPLACED
 from signaling.server import views
-from signaling.server.session import CLOSE_REMOVED, CLOSE_REPLACED, Session
+from signaling.server.session import Session
 from signaling.store import EventStore, Update
 
 log = logging.getLogger(__name__)

@@ -11,16 +11,10 @@ from aiohttp import WSCloseCode, web
 
 from signaling.auth import Identity
 from signaling.config import Config
+from signaling.protocol import CLOSE_SLOW_CONSUMER
 from signaling.server.ratelimit import TokenBucket
 
 log = logging.getLogger(__name__)
-
-# Close codes of our own (4000-4999 are for applications).
-CLOSE_REPLACED = 4000
-CLOSE_UNAUTHORIZED = 4001
-CLOSE_HELLO_TIMEOUT = 4002
-CLOSE_REMOVED = 4003
-CLOSE_SLOW_CONSUMER = 4004
 
 
 class Session:

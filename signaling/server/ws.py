@@ -12,14 +12,14 @@ from aiohttp import WSMsgType, web
 from signaling import protocol as p
 from signaling.auth import Identity, TokenError, verify_token
 from signaling.model import ModelError
+from signaling.protocol import (
+    CLOSE_HELLO_TIMEOUT,
+    CLOSE_UNAUTHORIZED,
+)
 from signaling.server.actions import ActionError, perform
 from signaling.server.hub import Hub
 from signaling.server.keys import CONFIG, HUB, SECRET
-from signaling.server.session import (
-    CLOSE_HELLO_TIMEOUT,
-    CLOSE_UNAUTHORIZED,
-    Session,
-)
+from signaling.server.session import Session
 
 log = logging.getLogger(__name__)
 
