@@ -13,6 +13,7 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from loadtest.cliargs import non_negative_int, positive_float, positive_int
 from loadtest.report import Report
 from loadtest.runner import EXIT_FAILED, RunSettings, Scenario, execute
 from loadtest.scenarios.mediacli import add_parsers as add_media_parsers
@@ -29,27 +30,6 @@ PLANNED = {
     "forwarding": "SFU benchmark: forwarded packets per second",
     "switching": "SFU benchmark: slot re-pointing under load",
 }
-
-
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text}")
-    return value
-
-
-def _non_negative_int(text: str) -> int:
-    value = int(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected zero or more, got {text}")
-    return value
-
-
-def _positive_float(text: str) -> float:
-    value = float(text)
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {text}")
-    return value
 
 
 def _env_pair(text: str) -> tuple[str, str]:
@@ -77,7 +57,7 @@ def _common_options() -> argparse.ArgumentParser:
     )
     target.add_argument(
         "--server-pid",
-        type=_positive_int,
+        type=positive_int,
         default=None,
         help="with --url: the server's pid for CPU and memory (default: found by its port)",
     )
@@ -91,19 +71,19 @@ def _common_options() -> argparse.ArgumentParser:
     )
     run.add_argument(
         "--processes",
-        type=_positive_int,
+        type=positive_int,
         default=2,
         help="bot worker processes (default 2)",
     )
     run.add_argument(
         "--timeout",
-        type=_positive_float,
+        type=positive_float,
         default=600.0,
         help="hard limit in seconds for the whole run (default 600)",
     )
     run.add_argument(
         "--sample-interval",
-        type=_positive_float,
+        type=positive_float,
         default=0.5,
         help="seconds between CPU and memory samples (default 0.5)",
     )
@@ -139,47 +119,47 @@ def build_parser() -> argparse.ArgumentParser:
     )
     defaults = SignalingOptions()
     sig.add_argument(
-        "--clients", type=_positive_int, default=defaults.clients, help="bots (default 1400)"
+        "--clients", type=positive_int, default=defaults.clients, help="bots (default 1400)"
     )
     sig.add_argument(
         "--chat-messages",
-        type=_non_negative_int,
+        type=non_negative_int,
         default=defaults.chat_messages,
         help=f"event-wide chat messages to send (default {defaults.chat_messages})",
     )
     sig.add_argument(
         "--seconds",
-        type=_positive_float,
+        type=positive_float,
         default=defaults.seconds,
         help=f"the chat messages are spread over this many seconds (default {defaults.seconds:g})",
     )
     sig.add_argument(
         "--senders",
-        type=_positive_int,
+        type=positive_int,
         default=None,
         help="bots that send chat messages (default: one per message, at most --clients)",
     )
     sig.add_argument(
         "--hands",
-        type=_non_negative_int,
+        type=non_negative_int,
         default=defaults.hands,
         help=f"bots that raise a hand together (default {defaults.hands})",
     )
     sig.add_argument(
         "--concurrency",
-        type=_positive_int,
+        type=positive_int,
         default=defaults.concurrency,
         help=f"bots connecting at the same time during the ramp (default {defaults.concurrency})",
     )
     sig.add_argument(
         "--ramp-rate",
-        type=_positive_float,
+        type=positive_float,
         default=None,
         help="arrivals per second during the ramp (default: as fast as --concurrency allows)",
     )
     sig.add_argument(
         "--source-addresses",
-        type=_positive_int,
+        type=positive_int,
         default=defaults.source_addresses,
         help="loopback addresses the bots connect from, 127.0.0.2 and up: the server limits "
         f"registrations per address (default {defaults.source_addresses}; 1: one address)",
@@ -189,7 +169,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sig.add_argument(
         "--drain-timeout",
-        type=_positive_float,
+        type=positive_float,
         default=defaults.drain_timeout,
         help="seconds to wait for the last chat receipts (default 20)",
     )

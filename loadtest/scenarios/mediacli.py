@@ -8,40 +8,20 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from loadtest.cliargs import non_negative_int, positive_float, positive_int
 from loadtest.media import ClipSettings
 from loadtest.runner import Scenario
 
 Builder = Callable[[argparse.Namespace], Scenario]
 
 
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text}")
-    return value
-
-
-def _count(text: str) -> int:
-    value = int(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected zero or more, got {text}")
-    return value
-
-
-def _seconds(text: str) -> float:
-    value = float(text)
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {text}")
-    return value
-
-
 def _clip_options(parser: argparse.ArgumentParser) -> None:
     clip = ClipSettings()
     group = parser.add_argument_group("published clip (encoded once, replayed)")
     group.add_argument("--video-size", default=f"{clip.width}x{clip.height}", help="WxH")
-    group.add_argument("--fps", type=_positive_int, default=clip.fps)
+    group.add_argument("--fps", type=positive_int, default=clip.fps)
     group.add_argument(
-        "--video-kbps", type=_positive_int, default=clip.video_kbps, help="encoder target"
+        "--video-kbps", type=positive_int, default=clip.video_kbps, help="encoder target"
     )
     group.add_argument(
         "--secret-file",
@@ -70,13 +50,13 @@ def add_parsers(sub: Any, common: argparse.ArgumentParser) -> set[str]:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     d = stage.StageOptions()
-    stage_parser.add_argument("--publishers", type=_count, default=d.publishers)
-    stage_parser.add_argument("--audience", type=_positive_int, default=d.audience)
-    stage_parser.add_argument("--hand-raisers", type=_count, default=d.hand_raisers)
-    stage_parser.add_argument("--seconds", type=_seconds, default=d.seconds)
-    stage_parser.add_argument("--promote-every", type=_seconds, default=d.promote_every)
-    stage_parser.add_argument("--hold", type=_seconds, default=d.hold)
-    stage_parser.add_argument("--concurrency", type=_positive_int, default=d.concurrency)
+    stage_parser.add_argument("--publishers", type=non_negative_int, default=d.publishers)
+    stage_parser.add_argument("--audience", type=positive_int, default=d.audience)
+    stage_parser.add_argument("--hand-raisers", type=non_negative_int, default=d.hand_raisers)
+    stage_parser.add_argument("--seconds", type=positive_float, default=d.seconds)
+    stage_parser.add_argument("--promote-every", type=positive_float, default=d.promote_every)
+    stage_parser.add_argument("--hold", type=positive_float, default=d.hold)
+    stage_parser.add_argument("--concurrency", type=positive_int, default=d.concurrency)
     _clip_options(stage_parser)
     stage_parser.set_defaults(
         build=lambda a: stage.StageScenario(
@@ -102,11 +82,11 @@ def add_parsers(sub: Any, common: argparse.ArgumentParser) -> set[str]:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     b = breakouts.BreakoutOptions()
-    br.add_argument("--rooms", type=_positive_int, default=b.rooms)
-    br.add_argument("--per-room", type=_positive_int, default=b.per_room)
-    br.add_argument("--seconds", type=_seconds, default=b.seconds)
-    br.add_argument("--move-every", type=_seconds, default=b.move_every)
-    br.add_argument("--concurrency", type=_positive_int, default=b.concurrency)
+    br.add_argument("--rooms", type=positive_int, default=b.rooms)
+    br.add_argument("--per-room", type=positive_int, default=b.per_room)
+    br.add_argument("--seconds", type=positive_float, default=b.seconds)
+    br.add_argument("--move-every", type=positive_float, default=b.move_every)
+    br.add_argument("--concurrency", type=positive_int, default=b.concurrency)
     _clip_options(br)
     br.set_defaults(
         build=lambda a: breakouts.BreakoutScenario(
@@ -129,15 +109,15 @@ def add_parsers(sub: Any, common: argparse.ArgumentParser) -> set[str]:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     c = conference.ConferenceOptions()
-    conf.add_argument("--participants", type=_positive_int, default=c.participants)
-    conf.add_argument("--media-bots", type=_count, default=c.media_bots)
-    conf.add_argument("--chat-messages", type=_count, default=c.chat_messages)
-    conf.add_argument("--booth-visits", type=_count, default=c.booth_visits)
-    conf.add_argument("--promotions", type=_count, default=c.promotions)
-    conf.add_argument("--rooms", type=_positive_int, default=c.rooms)
-    conf.add_argument("--round-seconds", type=_seconds, default=c.round_seconds)
-    conf.add_argument("--seconds", type=_seconds, default=c.seconds)
-    conf.add_argument("--ramp-rate", type=_seconds, default=c.ramp_rate)
+    conf.add_argument("--participants", type=positive_int, default=c.participants)
+    conf.add_argument("--media-bots", type=non_negative_int, default=c.media_bots)
+    conf.add_argument("--chat-messages", type=non_negative_int, default=c.chat_messages)
+    conf.add_argument("--booth-visits", type=non_negative_int, default=c.booth_visits)
+    conf.add_argument("--promotions", type=non_negative_int, default=c.promotions)
+    conf.add_argument("--rooms", type=positive_int, default=c.rooms)
+    conf.add_argument("--round-seconds", type=positive_float, default=c.round_seconds)
+    conf.add_argument("--seconds", type=positive_float, default=c.seconds)
+    conf.add_argument("--ramp-rate", type=positive_float, default=c.ramp_rate)
     _clip_options(conf)
     conf.set_defaults(
         build=lambda a: conference.ConferenceScenario(
@@ -168,12 +148,12 @@ def add_parsers(sub: Any, common: argparse.ArgumentParser) -> set[str]:
             formatter_class=argparse.RawDescriptionHelpFormatter,
         )
         if kind == "forwarding":
-            bench.add_argument("--subscribers", type=_positive_int, default=100)
-            bench.add_argument("--seconds", type=_seconds, default=10.0)
+            bench.add_argument("--subscribers", type=positive_int, default=100)
+            bench.add_argument("--seconds", type=positive_float, default=10.0)
         else:
-            bench.add_argument("--switches", type=_positive_int, default=100)
+            bench.add_argument("--switches", type=positive_int, default=100)
         bench.add_argument("--report", type=Path, default=None, metavar="DIR")
-        bench.add_argument("--timeout", type=_seconds, default=600.0)
+        bench.add_argument("--timeout", type=positive_float, default=600.0)
         bench.set_defaults(build=None, bench=_run_bench)
     return {"stage", "breakouts", "conference", "forwarding", "switching"}
 
