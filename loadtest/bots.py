@@ -2,7 +2,7 @@
 
 A :class:`BotFleet` owns the bots of one worker process. Its public coroutines are the
 commands a coordinator sends (see :mod:`loadtest.workers`); each returns plain data that can
-be pickled back. Times are ``time.perf_counter()`` values: on Linux that is CLOCK_MONOTONIC,
+be pickled back. Times are ``clock.now()`` values: on Linux that is CLOCK_MONOTONIC,
 one clock for every process of the machine, so a chat message sent by a bot in one process
 and received by a bot in another gives a true latency.
 """
@@ -20,6 +20,7 @@ from typing import Any
 
 import aiohttp
 
+from loadtest import clock
 from loadtest.client import PodiumClient, RegistrationFailed, RequestFailed
 from signaling import protocol as p
 
@@ -125,7 +126,7 @@ class BotFleet:
         # The server stamps chat messages with its wall clock (time.time()). On the same
         # machine that clock is ours too, so a latency splits into the way in (bot -> server
         # accepted it) and the way out (server -> every bot).
-        self._wall_offset = time.time() - time.perf_counter()
+        self._wall_offset = time.time() - clock.now()
         self._inbound_latency = array("d")
         self._outbound_latency = array("d")
         self._register_cooldown = 0.0
@@ -202,7 +203,7 @@ class BotFleet:
 
         async def one(index: int, name: str) -> None:
             if interval > 0 and start_at is not None:
-                delay = start_at + index * interval - time.perf_counter()
+                delay = start_at + index * interval - clock.now()
                 if delay > 0:
                     await asyncio.sleep(delay)
             async with gate:
@@ -214,9 +215,9 @@ class BotFleet:
                     async with asyncio.timeout(timeout):
                         register_s.append(await self._register(bot))
                         self.counters["registered"] += 1
-                        started = time.perf_counter()
+                        started = clock.now()
                         await client.connect()
-                        connected = bot.marks.get("snapshot", time.perf_counter())
+                        connected = bot.marks.get("snapshot", clock.now())
                         connect_s.append(connected - started)
                         self.counters["connected"] += 1
                         ack_s, snapshot_s = await self._join(bot, space_id)
@@ -254,35 +255,35 @@ class BotFleet:
         """
         pause = _REGISTER_BACKOFF[0]
         while True:
-            wait = self._register_cooldown - time.perf_counter()
+            wait = self._register_cooldown - clock.now()
             if wait > 0:
                 await asyncio.sleep(wait)
             try:
                 async with self._registering:
-                    started = time.perf_counter()
+                    started = clock.now()
                     await bot.client.register(bot.name)
             except RegistrationFailed as exc:
                 if exc.status != 429:
                     raise
                 self.counters["register_retries"] += 1
-                until = time.perf_counter() + pause * (0.5 + random.random())
+                until = clock.now() + pause * (0.5 + random.random())
                 self._register_cooldown = max(self._register_cooldown, until)
                 pause = min(pause * 2, _REGISTER_BACKOFF[1])
                 continue
-            return time.perf_counter() - started
+            return clock.now() - started
 
     async def _join(self, bot: Bot, space_id: str) -> tuple[float, float]:
         """Join ``space_id``; returns the latency of the ack and of the space's snapshot."""
         key = f"snapshot:{space_id}"
         bot.marks.pop(key, None)
-        started = time.perf_counter()
+        started = clock.now()
         ack = await bot.client.request(p.Join(space_id=space_id))
         await bot.client.until(lambda: key in bot.marks)
-        acked = bot.marks.get(ack.id or "", time.perf_counter())
+        acked = bot.marks.get(ack.id or "", clock.now())
         return acked - started, bot.marks[key] - started
 
     async def chat(self, schedule: Sequence[tuple[int, int, float]]) -> dict[str, Any]:
-        """Post event-wide chat messages: (message index, bot index, perf_counter send time).
+        """Post event-wide chat messages: (message index, bot index, send time on the run clock).
 
         The send time written into the text is the moment the message was handed to the
         socket, so a late start (a busy bot process) does not count as server latency; how
@@ -292,7 +293,7 @@ class BotFleet:
         sent_index = array("l")
         sent_at = array("d")
         for index, bot_index, send_at in sorted(schedule, key=lambda item: item[2]):
-            delay = send_at - time.perf_counter()
+            delay = send_at - clock.now()
             if delay > 0:
                 await asyncio.sleep(delay)
             bot = self.bots.get(bot_index)
@@ -300,7 +301,7 @@ class BotFleet:
                 self.note_error(f"chat {index}: sender {bot_index} is not connected")
                 continue
             request_id = f"chat-{index}"
-            sent_ns = time.perf_counter_ns()
+            sent_ns = clock.now_ns()
             self._chat_sent_at[request_id] = sent_ns / 1e9
             lag_s.append(sent_ns / 1e9 - send_at)
             sent_index.append(index)
@@ -339,12 +340,12 @@ class BotFleet:
 
         async def one(bot: Bot) -> None:
             bot.marks.pop("hand", None)
-            started = time.perf_counter()
+            started = clock.now()
             try:
                 async with asyncio.timeout(timeout):
                     ack = await bot.client.request(p.RaiseHand())
                     await bot.client.until(lambda: "hand" in bot.marks)
-                    ack_s.append(bot.marks.get(ack.id or "", time.perf_counter()) - started)
+                    ack_s.append(bot.marks.get(ack.id or "", clock.now()) - started)
                     position_s.append(bot.marks["hand"] - started)
                     self.counters["hands"] += 1
             except (RequestFailed, ConnectionError, TimeoutError) as exc:

@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 import aiohttp
 import msgspec
 
+from loadtest import clock
 from signaling import protocol as p
 
 M = TypeVar("M", bound=msgspec.Struct)
@@ -74,7 +75,7 @@ class PodiumClient:
         self.round: p.RoundInfo | None = None
         self.chat: list[p.ChatInfo] = []
         self.close_code: int | None = None
-        # Called with every message and its receive time (time.perf_counter(), which is
+        # Called with every message and its receive time (clock.now(), which is
         # CLOCK_MONOTONIC on Linux and so comparable between processes), for latency figures.
         self.on_message: Callable[[p.ServerMessage, float], None] | None = None
 
@@ -209,7 +210,7 @@ class PodiumClient:
             async for msg in self.ws:
                 if msg.type != aiohttp.WSMsgType.TEXT:
                     continue
-                received = time.perf_counter()
+                received = clock.now()
                 message = p.decode_server(msg.data)
                 self._track(message)
                 if self.on_message is not None:

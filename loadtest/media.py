@@ -36,12 +36,12 @@ import logging
 import math
 import socket
 import struct
-import time
 from array import array
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from loadtest import clock
 from loadtest.bots import Bot, BotFleet
 from loadtest.client import PodiumClient, RequestFailed
 from signaling import protocol as p
@@ -392,7 +392,7 @@ class MediaPeer:
 
         client = self.bot.client
         offer_wait = client.wait_for(p.SfuOffer, lambda m: m.kind == "subscribe", timeout=30.0)
-        asked = time.perf_counter()
+        asked = clock.now()
         if publish and self.clip is not None:
             track_class = _replay_track_class()
             settings = self.clip.settings
@@ -482,7 +482,7 @@ class MediaPeer:
         if mid is None:
             self.rtx_packets += 1
             return
-        now = time.perf_counter()
+        now = clock.now()
         if self.first_packet_at is None:
             self.first_packet_at = now
             self.receiving.set()
@@ -632,10 +632,10 @@ class MediaFleet(BotFleet):
 
     async def act(self, index: int, message: dict[str, Any], timeout: float = 15.0) -> float:
         """Send a client message (a dict with ``type``) with bot ``index``; returns the send
-        time (perf_counter). Raises when the server refuses it."""
+        time (on the run clock). Raises when the server refuses it."""
         bot = self.bots[index]
         request = p.convert_client(message)
-        sent = time.perf_counter()
+        sent = clock.now()
         await bot.client.request(request, timeout=timeout)
         return sent
 
@@ -658,7 +658,7 @@ class MediaFleet(BotFleet):
         schedule: Sequence[tuple[int, str, float, float, str]],
         timeout: float = 15.0,
     ) -> dict[str, Any]:
-        """Booth visits: (bot index, space, perf_counter start, stay seconds, home space).
+        """Booth visits: (bot index, space, start on the run clock, stay seconds, home space).
 
         Each bot moves to the space at its time, stays, and moves back. Measured per move:
         request -> ack and request -> the new space's snapshot, with the send time.
@@ -668,10 +668,10 @@ class MediaFleet(BotFleet):
         async def move(bot: Bot, space: str) -> None:
             key = f"snapshot:{space}"
             bot.marks.pop(key, None)
-            sent = time.perf_counter()
+            sent = clock.now()
             ack = await bot.client.request(p.Move(space_id=space), timeout=timeout)
             await bot.client.until(lambda: key in bot.marks, timeout=timeout)
-            acked = bot.marks.get(ack.id or "", time.perf_counter())
+            acked = bot.marks.get(ack.id or "", clock.now())
             rows.extend((sent, acked - sent, bot.marks[key] - sent))
             self.counters["moves"] = self.counters.get("moves", 0) + 1
 
@@ -679,7 +679,7 @@ class MediaFleet(BotFleet):
             bot = self.bots.get(index)
             if bot is None or not bot.connected:
                 return
-            await asyncio.sleep(max(0.0, at - time.perf_counter()))
+            await asyncio.sleep(max(0.0, at - clock.now()))
             try:
                 await move(bot, space)
                 await asyncio.sleep(stay)
@@ -720,7 +720,7 @@ class MediaFleet(BotFleet):
         bot (all, or ``observers``) took to be told of it and to get its first video packet."""
         expected = received = slots = total_bytes = live = 0
         per_bot: list[list[Any]] = []
-        now = time.perf_counter()
+        now = clock.now()
         for index, peer in self.peers.items():
             e, r, s = peer.loss()
             expected, received, slots = expected + e, received + r, slots + s

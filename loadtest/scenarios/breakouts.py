@@ -12,10 +12,10 @@
 from __future__ import annotations
 
 import asyncio
-import time
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from loadtest import clock
 from loadtest.console import format_ms, format_number
 from loadtest.media import ClipSettings
 from loadtest.runner import Run, ScenarioFailed
@@ -73,7 +73,7 @@ class BreakoutScenario:
         pool = run.workers
         workers = pool.count
         view = run.view
-        self.t0 = time.perf_counter()
+        self.t0 = clock.now()
         clip = await mb.share_clip(run, opts.clip)
         self.clip_info = {
             **asdict(opts.clip),
@@ -101,7 +101,7 @@ class BreakoutScenario:
             totals = pool.totals()
             done = totals.get("joined", 0) + totals.get("media_failed", 0)
             view.update("join", done, info=f"{totals.get('media_packets', 0):,} packets")
-            view.update("rooms", min(opts.seconds, time.perf_counter() - self._start))
+            view.update("rooms", min(opts.seconds, clock.now() - self._start))
 
         pool.on_progress = on_progress
         async with run.phase("join") as entry:
@@ -125,13 +125,11 @@ class BreakoutScenario:
         self._record(where)
         observers: list[list[int]] = []
         async with run.phase("rooms") as entry:
-            self._start = start = time.perf_counter()
+            self._start = start = clock.now()
             turn = 0
-            while opts.rooms > 1 and (
-                time.perf_counter() - start + opts.move_every <= opts.seconds + 0.01
-            ):
+            while opts.rooms > 1 and (clock.now() - start + opts.move_every <= opts.seconds + 0.01):
                 tick = start + (turn + 0.5) * opts.move_every
-                await asyncio.sleep(max(0.0, tick - time.perf_counter()))
+                await asyncio.sleep(max(0.0, tick - clock.now()))
                 source = turn % opts.rooms
                 members = sorted(i for i, r in where.items() if r == source and i in self.joined)
                 if members:
@@ -148,8 +146,8 @@ class BreakoutScenario:
                         where[mover] = target
                         self._record(where)
                 turn += 1
-            await asyncio.sleep(max(0.0, start + opts.seconds - time.perf_counter()))
-            self.window_s = time.perf_counter() - start
+            await asyncio.sleep(max(0.0, start + opts.seconds - clock.now()))
+            self.window_s = clock.now() - start
             results = []
             for w in range(workers):
                 results.append(
@@ -183,7 +181,7 @@ class BreakoutScenario:
         for index, room in where.items():
             if index in self.joined:
                 counts[room] += 1
-        self.occupancy.append([round(time.perf_counter() - self.t0, 3), *counts])
+        self.occupancy.append([round(clock.now() - self.t0, 3), *counts])
 
     def finish(self, run: Run) -> None:
         metrics = run.report.metrics

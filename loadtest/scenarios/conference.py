@@ -26,6 +26,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from loadtest import clock
 from loadtest.console import format_ms, format_number
 from loadtest.media import ClipSettings
 from loadtest.runner import Run, ScenarioFailed
@@ -120,7 +121,7 @@ class ConferenceScenario:
         opts = self.opts
         pool = run.workers
         view = run.view
-        self.t0 = time.perf_counter()
+        self.t0 = clock.now()
         clip = await mb.share_clip(run, opts.clip)
         self.clip_info = {
             **asdict(opts.clip),
@@ -160,9 +161,7 @@ class ConferenceScenario:
             kinds: dict[str, int] = {"stage": 0, "booths": 0, "rooms": 0, "lobby": 0, "other": 0}
             for space, count in counts.items():
                 kinds[space_kind(space)] += count
-            self.counts.append(
-                [round(time.perf_counter() - self.t0, 3), *(kinds[k] for k in kinds)]
-            )
+            self.counts.append([round(clock.now() - self.t0, 3), *(kinds[k] for k in kinds)])
             await asyncio.sleep(1.0)
 
     async def _ramp(self, run: Run) -> None:
@@ -181,7 +180,7 @@ class ConferenceScenario:
 
         pool.on_progress = on_progress
         async with run.phase("ramp") as entry:
-            start_at = time.perf_counter() + 0.5
+            start_at = clock.now() + 0.5
             per_worker = max(1, math.ceil(opts.concurrency / workers))
             ramp = pool.call_all(
                 "ramp",
@@ -226,7 +225,7 @@ class ConferenceScenario:
         workers = pool.count
         view = run.view
         rng = random.Random(7)
-        start = time.perf_counter() + 1.0
+        start = clock.now() + 1.0
         # Booth visits: evenly spread, booths taken in turn, visitors drawn from the crowd.
         visitors = rng.sample(self.joined, min(opts.booth_visits, len(self.joined)))
         visit_gap = max(0.0, opts.seconds - opts.booth_stay - 2.0) / max(1, len(visitors))
@@ -266,7 +265,7 @@ class ConferenceScenario:
                     break
                 await asyncio.sleep(0.2)
             self.chat = await pool.call_all("chat_results")
-            self.window_s = time.perf_counter() - start
+            self.window_s = clock.now() - start
             self.media_results = await pool.call_all(
                 "media_results",
                 [{"appearances": self.promotions} for _ in range(workers)],
@@ -276,7 +275,7 @@ class ConferenceScenario:
             entry["promotions"] = len(self.promotions)
 
     async def _hands_later(self, run: Run, bots: list[int], at: float) -> list[dict[str, Any]]:
-        await asyncio.sleep(max(0.0, at - time.perf_counter()))
+        await asyncio.sleep(max(0.0, at - clock.now()))
         workers = run.workers.count
         result: list[dict[str, Any]] = await run.workers.call_all(
             "hands",
@@ -295,7 +294,7 @@ class ConferenceScenario:
         hold = min(3.0, every * 0.6)
         mod = self.moderator
         for turn in range(opts.promotions):
-            await asyncio.sleep(max(0.0, start + turn * every - time.perf_counter()))
+            await asyncio.sleep(max(0.0, start + turn * every - clock.now()))
             who = cameras[turn % len(cameras)]
             pid = self.media_joined[who]
             await pool.call(who % workers, "act_many", actions=[(who, {"type": "raise_hand"})])
@@ -339,7 +338,7 @@ class ConferenceScenario:
                     )
                 ],
             )
-            opened = time.perf_counter()
+            opened = clock.now()
             entry["opened"] = sent[0] is not None
             if sent[0] is None:
                 run.report.error("the round could not be opened")
@@ -349,18 +348,18 @@ class ConferenceScenario:
             peak_rooms = 0
             deadline = opened + opts.round_seconds + 30.0
             stage_before = before.get(STAGE, 0)
-            while time.perf_counter() < deadline:
+            while clock.now() < deadline:
                 counts = await pool.call(worker, "latest_counts")
                 rooms = sum(c for s, c in counts.items() if space_kind(s) == "rooms")
                 peak_rooms = max(peak_rooms, rooms)
                 if in_rooms_at is None and rooms >= 0.95 * stage_before:
-                    in_rooms_at = time.perf_counter()
+                    in_rooms_at = clock.now()
                 if (
                     in_rooms_at is not None
                     and rooms == 0
                     and counts.get(STAGE, 0) >= 0.95 * stage_before
                 ):
-                    back_at = time.perf_counter()
+                    back_at = clock.now()
                     break
                 await asyncio.sleep(0.25)
             await asyncio.sleep(2.0)  # a few more samples of the spaces after the round

@@ -27,6 +27,7 @@ from urllib.parse import urlsplit
 import aiohttp
 import numpy as np
 
+from loadtest import clock
 from loadtest.console import format_ms, format_number
 from loadtest.runner import Run, ScenarioFailed
 from loadtest.stats import ratio, summary_ms
@@ -172,7 +173,7 @@ class SignalingScenario:
         pool.on_progress = on_progress
 
         async with run.phase("ramp") as entry:
-            start_at = time.perf_counter() + 0.5
+            start_at = clock.now() + 0.5
             interval = 1.0 / opts.ramp_rate if opts.ramp_rate else 0.0
             per_worker_concurrency = max(1, math.ceil(opts.concurrency / workers))
             self.ramp = await pool.call_all(
@@ -226,7 +227,7 @@ class SignalingScenario:
         run.view.add("chat sent", opts.chat_messages)
         run.view.add("chat delivered", opts.chat_messages * receivers)
         async with run.phase("chat") as entry:
-            self.chat_started = time.perf_counter() + 1.0
+            self.chat_started = clock.now() + 1.0
             plan = chat_plan(senders, opts.chat_messages, opts.seconds, self.chat_started)
             self.sends = await pool.call_all(
                 "chat",
@@ -249,7 +250,7 @@ class SignalingScenario:
                     break
                 await asyncio.sleep(0.1)
             self.chat = await pool.call_all("chat_results")
-            self.chat_receipts_time = time.perf_counter()
+            self.chat_receipts_time = clock.now()
             entry["messages"] = sent
             entry["senders"] = len(senders)
             entry["receivers_per_message"] = receivers

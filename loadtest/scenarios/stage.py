@@ -13,11 +13,11 @@
 from __future__ import annotations
 
 import asyncio
-import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from loadtest import clock
 from loadtest.console import format_ms, format_number
 from loadtest.media import ClipSettings
 from loadtest.runner import Run, ScenarioFailed
@@ -77,7 +77,7 @@ class StageScenario:
         pool = run.workers
         workers = pool.count
         view = run.view
-        self.t0 = time.perf_counter()
+        self.t0 = clock.now()
         clip = await mb.share_clip(run, opts.clip)
         self.clip_info = {
             **asdict(opts.clip),
@@ -125,7 +125,7 @@ class StageScenario:
             totals = pool.totals()
             done = totals.get("joined", 0) + totals.get("media_failed", 0)
             view.update("join", done, info=f"{totals.get('media_packets', 0):,} packets")
-            view.update("stage", min(opts.seconds, time.perf_counter() - self._stage_start))
+            view.update("stage", min(opts.seconds, clock.now() - self._stage_start))
 
         self._stage_start = float("inf")
         pool.on_progress = on_progress
@@ -150,18 +150,18 @@ class StageScenario:
         view.add("stage", opts.seconds)
         await pool.call_all("media_reset")
         async with run.phase("stage") as entry:
-            self._stage_start = start = time.perf_counter()
+            self._stage_start = start = clock.now()
             turn = 0
             raisers = [i for i in self.raisers if i in self.joined]
-            while time.perf_counter() - start + opts.promote_every <= opts.seconds + 0.01:
+            while clock.now() - start + opts.promote_every <= opts.seconds + 0.01:
                 tick = start + turn * opts.promote_every
-                await asyncio.sleep(max(0.0, tick - time.perf_counter()))
+                await asyncio.sleep(max(0.0, tick - clock.now()))
                 if raisers:
                     who = raisers[turn % len(raisers)]
                     await self._promote(run, who)
                 turn += 1
-            await asyncio.sleep(max(0.0, start + opts.seconds - time.perf_counter()))
-            self.window_s = time.perf_counter() - start
+            await asyncio.sleep(max(0.0, start + opts.seconds - clock.now()))
+            self.window_s = clock.now() - start
             self.results = await pool.call_all(
                 "media_results", [{"appearances": self.promotions} for _ in range(workers)]
             )
