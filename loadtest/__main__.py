@@ -1,8 +1,8 @@
 """``python -m loadtest SCENARIO [options] --report DIR`` (also ``podium loadtest ...``).
 
 Drives a Podium server through its public protocol, as browsers do, and writes
-``DIR/report.json``. The server is either started for the run (``--spawn``) or a running one
-on this machine (``--url``); load tests never send traffic to another machine.
+``DIR/report.json``. The server is either started for the run on this machine's loopback
+(``--spawn``) or a running deployment at any address (``--url``).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from loadtest.report import Report
 from loadtest.runner import EXIT_FAILED, RunSettings, Scenario, execute
 from loadtest.scenarios.mediacli import add_parsers as add_media_parsers
 from loadtest.scenarios.signaling import SignalingOptions, SignalingScenario
-from loadtest.target import TargetError, check_loopback_url
+from loadtest.target import TargetError, target_url
 
 EXIT_USAGE = 2
 
@@ -46,7 +46,9 @@ def _common_options() -> argparse.ArgumentParser:
     which.add_argument(
         "--spawn", action="store_true", help="start a server on a free loopback port for the run"
     )
-    which.add_argument("--url", help="a running server on this machine, e.g. http://127.0.0.1:8080")
+    which.add_argument(
+        "--url", help="a running server, e.g. http://127.0.0.1:8080 or https://podium.example.org"
+    )
     target.add_argument(
         "--server-env",
         type=_env_pair,
@@ -223,7 +225,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error(f"unrecognized arguments: {' '.join(unknown)}")
     try:
         scenario = build(args)
-        url = check_loopback_url(args.url) if args.url else None
+        url = target_url(args.url) if args.url else None
     except (ValueError, TargetError) as exc:
         parser.error(str(exc))
     if args.server_env and not args.spawn:

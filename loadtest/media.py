@@ -44,6 +44,7 @@ from typing import Any
 from loadtest import clock
 from loadtest.bots import Bot, BotFleet
 from loadtest.client import PodiumClient, RequestFailed
+from loadtest.target import is_loopback_url
 from signaling import protocol as p
 
 log = logging.getLogger(__name__)
@@ -572,7 +573,8 @@ class MediaFleet(BotFleet):
         self, settings: dict[str, Any], video: list[bytes], audio: list[bytes]
     ) -> int:
         """Keep the clip (encoded once, by the coordinator) this process replays."""
-        use_loopback_ice()
+        if is_loopback_url(self.base_url):
+            use_loopback_ice()
         self.clip = Clip(settings=ClipSettings(**settings), video=video, audio=audio)
         return len(video)
 

@@ -26,7 +26,13 @@ from loadtest.console import ProgressView, summary_table
 from loadtest.procstat import ProcessGroup, ResourceSampler, listening_pids, machine_cpu
 from loadtest.profiling import ProfilerUnavailable, SamplingProfiler, profile_summary
 from loadtest.report import Report, environment, write_report
-from loadtest.target import SpawnedServer, TargetError, check_loopback_url, wait_healthy
+from loadtest.target import (
+    SpawnedServer,
+    TargetError,
+    is_loopback_url,
+    target_url,
+    wait_healthy,
+)
 from loadtest.workers import WorkerFailed, WorkerPool
 
 log = logging.getLogger(__name__)
@@ -232,15 +238,19 @@ class Run:
             }
         else:
             assert settings.url is not None
-            self.base_url = check_loopback_url(settings.url)
+            self.base_url = target_url(settings.url)
             await wait_healthy(self.base_url, 10.0, None)
             parts = urlsplit(self.base_url)
             port = parts.port or (443 if parts.scheme == "https" else 80)
-            server_pids = [settings.server_pid] if settings.server_pid else listening_pids(port)
+            if settings.server_pid:
+                server_pids = [settings.server_pid]
+            elif is_loopback_url(self.base_url):
+                server_pids = listening_pids(port)
             self.report.target = {"url": self.base_url, "spawned": False, "pids": server_pids}
             if not server_pids:
                 self.report.note(
-                    "the server's process was not found (pass --server-pid): no server figures"
+                    "the server's process was not found (on this machine, pass --server-pid): "
+                    "no server CPU or memory figures"
                 )
         self.server_pid = server_pids[0] if server_pids else None
         self.sampler = ResourceSampler([ProcessGroup("coordinator", [os.getpid()])])

@@ -1,7 +1,5 @@
-"""The server a load test drives: a loopback URL, or a server process started for the run.
-
-Load tests send traffic to this machine only. :func:`check_loopback_url` refuses any other
-address before a single connection is opened.
+"""The server a load test drives: the URL of a running deployment, or a server process
+started on this machine for the run (``--spawn``, on loopback).
 """
 
 from __future__ import annotations
@@ -37,11 +35,12 @@ class TargetError(Exception):
     """The server to test cannot be used: a refused address, or a server that did not start."""
 
 
-def check_loopback_url(url: str) -> str:
-    """Return ``url`` as an ``http(s)://host:port`` base URL if it names this machine.
+def target_url(url: str) -> str:
+    """``url`` as an ``http(s)://host[:port]`` base URL; raises :class:`TargetError` when it is
+    not one.
 
-    Only loopback addresses (127.0.0.0/8, ::1) and ``localhost`` are accepted; anything else
-    raises :class:`TargetError`. ``ws://`` URLs are accepted and given as ``http://``.
+    Any host the operator names is accepted: a deployment on other machines is what a load
+    test with agents is for. ``ws://`` URLs are given as ``http://``, paths are dropped.
     """
     parts = urlsplit(url.strip())
     scheme = _SCHEMES.get(parts.scheme.lower())
@@ -54,24 +53,21 @@ def check_loopback_url(url: str) -> str:
         port = parts.port
     except ValueError as exc:
         raise TargetError(f"{url!r}: {exc}") from exc
-    if not _is_loopback_host(host):
-        raise TargetError(
-            f"{url!r}: load tests only target this machine (127.0.0.1, ::1 or localhost), "
-            f"not {host}"
-        )
     netloc = f"[{host}]" if ":" in host else host
     if port is not None:
         netloc = f"{netloc}:{port}"
     return f"{scheme}://{netloc}"
 
 
-def _is_loopback_host(host: str) -> bool:
+def is_loopback_url(url: str) -> bool:
+    """True when ``url`` names this machine (127.0.0.0/8, ::1 or localhost)."""
+    host = urlsplit(url).hostname or ""
     if host.lower() == "localhost":
         return True
     try:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
-        return False  # a name other than localhost: never resolved, never trusted
+        return False
 
 
 def free_port(host: str = "127.0.0.1") -> int:

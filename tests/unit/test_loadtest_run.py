@@ -72,9 +72,9 @@ def _is_ours(pid: int) -> bool:
     return sample is not None and sample.ppid == os.getpid()
 
 
-def test_other_machines_are_refused_before_anything_starts(tmp_path: Path) -> None:
+def test_a_malformed_url_is_refused_before_anything_starts(tmp_path: Path) -> None:
     with pytest.raises(SystemExit) as exit_info:
-        main(["signaling", "--url", "http://10.1.2.3:8080", "--report", str(tmp_path)])
+        main(["signaling", "--url", "podium:8080", "--report", str(tmp_path)])
     assert exit_info.value.code == 2
     assert not (tmp_path / "report.json").exists()
 
