@@ -2,18 +2,23 @@
 
 Drives a Podium server through its public protocol, as browsers do, and writes
 ``DIR/report.json``. The server is either started for the run on this machine's loopback
-(``--spawn``) or a running deployment at any address (``--url``).
+(``--spawn``) or a running deployment at any address (``--url``). With ``--agents N`` the
+bots also run on other machines, each started there with
+``python -m loadtest agent --connect HOST:PORT``.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
-from loadtest.cliargs import non_negative_int, positive_float, positive_int
+from loadtest.agentwire import DEFAULT_PORT
+from loadtest.cliargs import host_port, non_negative_int, positive_float, positive_int
 from loadtest.report import Report
 from loadtest.runner import EXIT_FAILED, RunSettings, Scenario, execute
 from loadtest.scenarios.mediacli import add_parsers as add_media_parsers
@@ -21,6 +26,7 @@ from loadtest.scenarios.signaling import SignalingOptions, SignalingScenario
 from loadtest.target import TargetError, target_url
 
 EXIT_USAGE = 2
+TOKEN_ENV = "PODIUM_LOADTEST_TOKEN"
 
 # Scenarios planned but not built yet; listed so `-h` shows the whole plan.
 PLANNED = {
@@ -73,9 +79,10 @@ def _common_options() -> argparse.ArgumentParser:
     )
     run.add_argument(
         "--processes",
-        type=positive_int,
+        type=non_negative_int,
         default=2,
-        help="bot worker processes (default 2)",
+        help="bot worker processes on this machine (default 2; 0 with --agents: bots only "
+        "on the agents)",
     )
     run.add_argument(
         "--timeout",
@@ -97,7 +104,109 @@ def _common_options() -> argparse.ArgumentParser:
         "functions go into the report, the stacks into DIR/server-profile-PHASE.txt",
     )
     run.add_argument("--no-progress", action="store_true", help="no live progress display")
+    agents = common.add_argument_group(
+        "agents: bots on other machines (see python -m loadtest agent -h)"
+    )
+    agents.add_argument(
+        "--agents",
+        type=non_negative_int,
+        default=0,
+        metavar="N",
+        help="wait for N agents and run bots on their machines too (default 0)",
+    )
+    agents.add_argument(
+        "--agent-listen",
+        type=host_port,
+        default=("127.0.0.1", DEFAULT_PORT),
+        metavar="HOST:PORT",
+        help=f"where agents connect (default 127.0.0.1:{DEFAULT_PORT}: this machine only; "
+        f"0.0.0.0:{DEFAULT_PORT} for agents on other machines)",
+    )
+    agents.add_argument(
+        "--agent-token",
+        default=None,
+        metavar="TOKEN",
+        help=f"the token agents must present (default: ${TOKEN_ENV}, else a random one, "
+        "printed with the agent command line)",
+    )
+    agents.add_argument(
+        "--agent-wait",
+        type=positive_float,
+        default=120.0,
+        metavar="SECONDS",
+        help="how long to wait for the agents before the run fails (default 120)",
+    )
     return common
+
+
+def _agent_parser(sub: Any) -> None:
+    from loadtest import agent
+
+    parser = sub.add_parser(
+        "agent",
+        help="run bot workers on this machine for a coordinator on another one (--agents)",
+        description=agent.__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "--connect",
+        required=True,
+        metavar="URL",
+        help=f"the coordinator: ws://HOST:PORT/agent or HOST[:PORT] (port {DEFAULT_PORT} "
+        "when none is given)",
+    )
+    parser.add_argument(
+        "--token",
+        default=os.environ.get(TOKEN_ENV),
+        help=f"the run's agent token (default: ${TOKEN_ENV})",
+    )
+    parser.add_argument(
+        "--processes",
+        type=positive_int,
+        default=os.cpu_count() or 1,
+        help="bot worker processes (default: one per core)",
+    )
+    parser.add_argument(
+        "--wait",
+        type=positive_float,
+        default=60.0,
+        metavar="SECONDS",
+        help="keep trying to connect for this long (default 60)",
+    )
+    parser.set_defaults(build=None, agent=_run_agent)
+
+
+def _run_agent(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
+    from loadtest.agent import EXIT_INTERRUPTED, agent_url, run_agent
+
+    if not args.token:
+        parser.error(f"the agent needs the run's token: --token or ${TOKEN_ENV}")
+    try:
+        agent_url(args.connect)
+    except ValueError as exc:
+        parser.error(f"--connect: {exc}")
+    try:
+        return asyncio.run(run_agent(args.connect, args.token, args.processes, args.wait))
+    except KeyboardInterrupt:
+        return EXIT_INTERRUPTED
+
+
+def _redact_token(argv: Sequence[str]) -> list[str]:
+    """The command line for the report, without the agent token."""
+    shown: list[str] = []
+    hide_next = False
+    for arg in argv:
+        if hide_next:
+            shown.append("***")
+            hide_next = False
+        elif arg == "--agent-token":
+            shown.append(arg)
+            hide_next = True
+        elif arg.startswith("--agent-token="):
+            shown.append("--agent-token=***")
+        else:
+            shown.append(arg)
+    return shown
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -178,6 +287,7 @@ def build_parser() -> argparse.ArgumentParser:
     sig.set_defaults(build=_signaling)
 
     media = add_media_parsers(sub, common)
+    _agent_parser(sub)
     for name, text in PLANNED.items():
         if name in media:
             continue
@@ -209,6 +319,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     # Options of planned scenarios are not known yet: parse leniently, then insist.
     args, unknown = parser.parse_known_args(argv)
+    if getattr(args, "agent", None) is not None:
+        if unknown:
+            parser.error(f"unrecognized arguments: {' '.join(unknown)}")
+        agent_code: int = args.agent(parser, args)
+        return agent_code
     if getattr(args, "bench", None) is not None:
         if unknown:
             parser.error(f"unrecognized arguments: {' '.join(unknown)}")
@@ -230,6 +345,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error(str(exc))
     if args.server_env and not args.spawn:
         parser.error("--server-env only applies with --spawn")
+    if args.processes == 0 and not args.agents:
+        parser.error("--processes 0 needs --agents N: the bots must run somewhere")
     settings = RunSettings(
         report_dir=args.report or Path("reports") / args.scenario,
         url=url,
@@ -244,13 +361,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         profile_phases=frozenset(
             phase.strip() for phase in args.profile_server.split(",") if phase.strip()
         ),
+        agents=args.agents,
+        agent_listen=args.agent_listen,
+        agent_token=args.agent_token or os.environ.get(TOKEN_ENV, ""),
+        agent_wait=args.agent_wait,
     )
     report = Report(
         scenario=scenario.name,
-        argv=["python", "-m", "loadtest", *argv],
+        argv=["python", "-m", "loadtest", *_redact_token(argv)],
         options={
             **scenario.options(),
             "processes": settings.processes,
+            "agents": settings.agents,
             "timeout": settings.timeout,
             "target": "spawn" if settings.spawn else settings.url,
         },

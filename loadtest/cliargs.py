@@ -24,3 +24,17 @@ def positive_float(text: str) -> float:
     if not value > 0:
         raise argparse.ArgumentTypeError(f"expected a positive number, got {text}")
     return value
+
+
+def host_port(text: str) -> tuple[str, int]:
+    """``HOST:PORT`` (``[::]:PORT`` for an IPv6 address) as (host, port)."""
+    host, sep, port = text.rpartition(":")
+    if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise argparse.ArgumentTypeError(f"expected HOST:PORT, got {text!r}")
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    if not host or (":" in host and not text.startswith("[")):
+        raise argparse.ArgumentTypeError(
+            f"expected HOST:PORT ([ADDRESS]:PORT for IPv6), got {text!r}"
+        )
+    return host, int(port)

@@ -118,6 +118,18 @@ def listening_pids(port: int, proc: Path = PROC) -> list[int]:
     return pids
 
 
+def boot_id(proc: Path = PROC) -> str:
+    """This boot of the machine's kernel ("" when unknown).
+
+    Processes that read the same id run on one machine and share its CLOCK_MONOTONIC and its
+    /proc, so one of them can sample the others.
+    """
+    try:
+        return (proc / "sys" / "kernel" / "random" / "boot_id").read_text().strip()
+    except OSError:
+        return ""
+
+
 def machine_cpu() -> tuple[float, float]:
     """(busy, total) CPU seconds of the whole machine since boot, over all cores."""
     fields = (PROC / "stat").read_text().splitlines()[0].split()[1:]

@@ -22,8 +22,16 @@ from urllib.parse import urlsplit
 
 from rich.console import Console
 
+from loadtest.agenthub import AgentHub
+from loadtest.agentwire import DEFAULT_PORT
 from loadtest.console import ProgressView, summary_table
-from loadtest.procstat import ProcessGroup, ResourceSampler, listening_pids, machine_cpu
+from loadtest.procstat import (
+    ProcessGroup,
+    ResourceSampler,
+    listening_pids,
+    machine_cpu,
+    read_process,
+)
 from loadtest.profiling import ProfilerUnavailable, SamplingProfiler, profile_summary
 from loadtest.report import Report, environment, write_report
 from loadtest.target import (
@@ -33,7 +41,7 @@ from loadtest.target import (
     target_url,
     wait_healthy,
 )
-from loadtest.workers import WorkerFailed, WorkerPool
+from loadtest.workers import WorkerFailed, WorkerPool, fleet_spec
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +69,13 @@ class RunSettings:
     sample_interval: float = 0.5
     # Phases during which the server is sampled with py-spy (DIR/server-profile-PHASE.txt).
     profile_phases: frozenset[str] = frozenset()
+    # Bot workers on other machines (see loadtest.agent): how many agents to wait for, where
+    # they connect, the token they must present ("": a random one, printed with the agent
+    # command line) and how long to wait for them.
+    agents: int = 0
+    agent_listen: tuple[str, int] = ("127.0.0.1", DEFAULT_PORT)
+    agent_token: str = ""
+    agent_wait: float = 120.0
 
 
 class Scenario(Protocol):
@@ -256,12 +271,72 @@ class Run:
         self.sampler = ResourceSampler([ProcessGroup("coordinator", [os.getpid()])])
         if server_pids:
             self.sampler.add(ProcessGroup("server", server_pids, follow_children=True))
-        self.pool = WorkerPool(settings.processes, self.base_url, self.run_id)
-        await self.pool.start()
-        self.sampler.add(ProcessGroup("bots", list(self.pool.pids)))
-        for index, pid in enumerate(self.pool.pids):
-            self.sampler.add(ProcessGroup(f"bot-{index}", [pid], part_of_total=False))
-        self.report.target["bot_pids"] = list(self.pool.pids)
+        hub: AgentHub | None = None
+        token = settings.agent_token or secrets.token_urlsafe(18)
+        if settings.agents:
+            if settings.spawn:
+                self.console.print(
+                    "[yellow]warning:[/] --spawn serves on 127.0.0.1, which agents on other "
+                    "machines cannot reach: give them a server they can reach with --url "
+                    "(agents on this machine are fine)"
+                )
+            hub = AgentHub(
+                *settings.agent_listen,
+                token=token,
+                expected=settings.agents,
+                base_url=self.base_url,
+                run_id=self.run_id,
+                fleet=fleet_spec(),
+                first_worker=settings.processes,
+                announce=lambda text: self.console.print(
+                    text, markup=False, highlight=False, soft_wrap=True
+                ),
+            )
+        self.pool = WorkerPool(settings.processes, self.base_url, self.run_id, agents=hub)
+        if hub is not None:
+            await hub.start()
+            self.console.print(
+                _agent_instructions(
+                    hub, settings.agent_wait, None if settings.agent_token else token
+                ),
+                markup=False,
+                highlight=False,
+                soft_wrap=True,
+            )
+        await self.pool.start(agent_wait=settings.agent_wait)
+        # The bots' processes on this machine: the local workers, and those of agents running
+        # here too (so their CPU is not taken for other programs').
+        local = self.pool.pids[: settings.processes]
+        bot_pids = dict(enumerate(local))
+        agents: list[dict[str, Any]] = []
+        for agent in hub.agents if hub is not None else []:
+            first = agent.first_worker
+            pids = self.pool.pids[first : first + agent.processes]
+            agents.append({**agent.describe(), "pids": pids})
+            if agent.same_machine:
+                # A pid names the same process here only if it is the agent's child (an agent
+                # in a container has pids of its own).
+                children = [_parent(pid) == agent.pid for pid in pids]
+                if all(children):
+                    bot_pids.update((first + i, pid) for i, pid in enumerate(pids))
+                    self.sampler.add(ProcessGroup(f"agent-{agent.pid}", [agent.pid]))
+                else:
+                    self.report.note(
+                        f"agent {agent.name}: its worker pids are not this machine's; "
+                        "its bots' CPU counts as other programs'"
+                    )
+            elif agent.clock_uncertainty is not None and agent.clock_uncertainty > 0.0005:
+                self.report.note(
+                    f"agent {agent.name}: its clock is the coordinator's within "
+                    f"{agent.clock_uncertainty * 1e3:.1f} ms; latencies between its bots and "
+                    "other machines carry that uncertainty"
+                )
+        self.sampler.add(ProcessGroup("bots", list(bot_pids.values())))
+        for worker_id, pid in bot_pids.items():
+            self.sampler.add(ProcessGroup(f"bot-{worker_id}", [pid], part_of_total=False))
+        self.report.target["bot_pids"] = list(local)
+        if hub is not None:
+            self.report.target["agents"] = agents
 
     async def _stop(self) -> None:
         if self.pool is not None:
@@ -359,3 +434,27 @@ async def execute(settings: RunSettings, scenario: Scenario, report: Report) -> 
 
 def _round(value: float | None, digits: int = 1) -> float | None:
     return None if value is None else round(value, digits)
+
+
+def _parent(pid: int) -> int | None:
+    sample = read_process(pid)
+    return None if sample is None else sample.ppid
+
+
+def _agent_instructions(hub: AgentHub, wait: float, token: str | None) -> str:
+    """What the operator runs on each agent machine; ``token`` only when we made it up."""
+    command = f"python -m loadtest agent --connect {hub.url}"
+    if token is not None:
+        command += f" --token {token}"
+    lines = [
+        f"waiting up to {wait:g} s for {hub.expected} agent(s); on each of their machines run:",
+        f"  {command}",
+    ]
+    if token is None:
+        lines.append("  with the token given by --agent-token or $PODIUM_LOADTEST_TOKEN")
+    if hub.host.startswith("127.") or hub.host in ("localhost", "::1"):
+        lines.append(
+            "  (listening on loopback: only agents on this machine can connect; "
+            "--agent-listen 0.0.0.0:PORT lets others in)"
+        )
+    return "\n".join(lines)
