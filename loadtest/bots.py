@@ -10,8 +10,10 @@ and received by a bot in another gives a true latency.
 from __future__ import annotations
 
 import asyncio
+import bisect
 import contextlib
 import logging
+import math
 import random
 import time
 from array import array
@@ -20,8 +22,9 @@ from typing import Any
 
 import aiohttp
 
-from loadtest import clock
+from loadtest import browser, clock
 from loadtest.client import PodiumClient, RegistrationFailed, RequestFailed
+from loadtest.stats import summary_ms
 from signaling import protocol as p
 
 log = logging.getLogger(__name__)
@@ -30,6 +33,8 @@ log = logging.getLogger(__name__)
 _REGISTER_BACKOFF = (0.1, 1.0)
 _REGISTER_IN_FLIGHT = 4
 _MAX_ERRORS = 50
+HEALTH_INTERVAL_S = 0.1
+_HEALTH_KEPT = 200_000
 
 
 def chat_text(prefix: str, index: int, sent_ns: int) -> str:
@@ -49,9 +54,26 @@ def parse_chat_text(prefix: str, text: str) -> tuple[int, int] | None:
 
 
 class Bot:
-    """One simulated participant: a protocol client and the receive times it noted."""
+    """One simulated participant: a protocol client and the receive times it noted.
 
-    __slots__ = ("client", "fleet", "index", "marks", "name")
+    Like the web client, a bot pings the server now and then and reconnects by itself when
+    its websocket drops (see :mod:`loadtest.browser`); the fleet drives both.
+    """
+
+    __slots__ = (
+        "attempt",
+        "client",
+        "dropped_at",
+        "final",
+        "fleet",
+        "index",
+        "marks",
+        "name",
+        "next_ping",
+        "offline_s",
+        "ping_sent_at",
+        "reconnecting",
+    )
 
     def __init__(self, fleet: BotFleet, index: int, name: str, client: PodiumClient) -> None:
         self.fleet = fleet
@@ -60,12 +82,27 @@ class Bot:
         self.client = client
         # Receive time of the reply to each request id, and of each snapshot by space id.
         self.marks: dict[str, float] = {}
+        # Keepalive: when the next ping is due, and when the unanswered one left (0: none).
+        self.next_ping = clock.now() + random.random() * browser.KEEPALIVE_EVERY_S
+        self.ping_sent_at = 0.0
+        # Reconnecting: attempts since the last welcome, when the socket dropped, and the
+        # seconds spent without a connection so far.
+        self.attempt = 0
+        self.reconnecting = False
+        self.dropped_at = 0.0
+        self.offline_s = 0.0
+        self.final = False  # replaced, refused or removed: the page gives up
         client.on_message = self.on_message
+        client.on_closed = self.on_closed
 
     @property
     def connected(self) -> bool:
         ws = self.client.ws
         return ws is not None and not ws.closed
+
+    def on_closed(self, code: int | None, asked: bool) -> None:
+        if not asked:
+            self.fleet.dropped(self, code)
 
     def on_message(self, message: p.ServerMessage, received: float) -> None:
         if isinstance(message, p.ChatPosted):
@@ -116,7 +153,25 @@ class BotFleet:
             "foreign_chat": 0,
             "hands": 0,
             "errors": 0,
+            # Websockets the server closed or that died (not closed by the bot), and the
+            # reconnections that followed, as the web client makes them.
+            "ws_drops": 0,
+            "ws_final_closes": 0,
+            "reconnects": 0,
+            "pings": 0,
+            "keepalive_timeouts": 0,
         }
+        self.drop_codes: dict[str, int] = {}
+        self.drops: list[str] = []
+        self._closing = False
+        self._tasks: set[asyncio.Task[Any]] = set()
+        # The process's own health, sampled every HEALTH_INTERVAL_S: run-clock time, how late
+        # the event loop woke up (lag) and the CPU time this process had used by then.
+        self._health_t = array("d")
+        self._health_lag = array("d")
+        self._health_cpu = array("d")
+        self._spawn(self._monitor())
+        self._spawn(self._keepalive())
         self.errors: list[str] = []
         self._receipt_latency = array("d")
         self._receipt_index = array("l")
@@ -145,6 +200,142 @@ class BotFleet:
         counters = dict(self.counters)
         counters["open"] = sum(1 for bot in self.bots.values() if bot.connected)
         return counters
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    # ------------------------------------------------------------------ own health
+
+    async def _monitor(self) -> None:
+        """Sample event-loop lag and CPU time: a busy bot process delays what it measures."""
+        loop = asyncio.get_running_loop()
+        expected = loop.time() + HEALTH_INTERVAL_S
+        while True:
+            await asyncio.sleep(max(0.0, expected - loop.time()))
+            now = loop.time()
+            if len(self._health_t) >= _HEALTH_KEPT:
+                for series in (self._health_t, self._health_lag, self._health_cpu):
+                    del series[: _HEALTH_KEPT // 2]
+            self._health_t.append(clock.now())
+            self._health_lag.append(max(0.0, now - expected))
+            self._health_cpu.append(time.process_time())
+            expected = max(now, expected) + HEALTH_INTERVAL_S
+
+    async def health(self, since: float, until: float | None = None) -> dict[str, Any]:
+        """Event-loop lag (ms) and CPU (percent of a core) of this process between two run
+        clock times (``until`` None: now)."""
+        end = len(self._health_t) if until is None else bisect.bisect_right(self._health_t, until)
+        start = bisect.bisect_left(self._health_t, since)
+        lags = self._health_lag[start:end]
+        cpu = None
+        if end - start >= 2:
+            spent = self._health_cpu[end - 1] - self._health_cpu[start]
+            elapsed = self._health_t[end - 1] - self._health_t[start]
+            cpu = round(100.0 * spent / elapsed, 1) if elapsed > 0 else None
+        return {
+            "worker": self.worker_id,
+            "loop_lag_ms": summary_ms(list(lags)),
+            "cpu_percent": cpu,
+        }
+
+    # ------------------------------------------------------------------ as a browser does
+
+    async def _keepalive(self) -> None:
+        """Ping like the page: every KEEPALIVE_EVERY_S unless a ping is unanswered; a ping
+        unanswered for PONG_WAIT_S drops the connection."""
+        while True:
+            await asyncio.sleep(1.0)
+            now = clock.now()
+            for bot in list(self.bots.values()):
+                if bot.next_ping > now or bot.reconnecting or not bot.connected:
+                    continue
+                bot.next_ping += browser.KEEPALIVE_EVERY_S * max(
+                    1, math.ceil((now - bot.next_ping) / browser.KEEPALIVE_EVERY_S)
+                )
+                answered = bot.client.last_received >= bot.ping_sent_at
+                if bot.ping_sent_at and not answered:
+                    if now - bot.ping_sent_at > browser.PONG_WAIT_S:
+                        self.counters["keepalive_timeouts"] += 1
+                        self._spawn(self._abandon(bot))
+                    continue
+                bot.ping_sent_at = now
+                self.counters["pings"] += 1
+                self._spawn(self._ping(bot))
+
+    async def _ping(self, bot: Bot) -> None:
+        with contextlib.suppress(ConnectionError, RuntimeError, AssertionError):
+            await bot.client.send(p.Ping())
+
+    async def _abandon(self, bot: Bot) -> None:
+        """The server stopped answering: give the socket up as the page does, and reconnect."""
+        ws = bot.client.ws
+        self.dropped(bot, None, "no answer to ping")
+        if ws is not None and not ws.closed:
+            bot.client.closing = True  # this close is ours; the drop is counted above
+            with contextlib.suppress(Exception):
+                await ws.close(code=p.CLOSE_REPLACED, message=b"reconnecting")
+
+    def dropped(self, bot: Bot, code: int | None, why: str = "") -> None:
+        """A bot's websocket closed without the bot asking: reconnect as the page would."""
+        if self._closing:
+            return
+        self.counters["ws_drops"] += 1
+        key = why or str(code)
+        self.drop_codes[key] = self.drop_codes.get(key, 0) + 1
+        if len(self.drops) < _MAX_ERRORS:
+            self.drops.append(f"{bot.name}: websocket lost ({key}) at {clock.now():.3f}")
+        if bot.reconnecting:
+            return
+        if code in browser.FINAL_CLOSE_CODES:
+            bot.final = True
+            self.counters["ws_final_closes"] += 1
+            return
+        bot.dropped_at = clock.now()
+        bot.reconnecting = True
+        self._spawn(self._reconnect(bot))
+
+    async def _reconnect(self, bot: Bot) -> None:
+        try:
+            while not self._closing:
+                await asyncio.sleep(browser.retry_delay(bot.attempt))
+                bot.attempt += 1
+                try:
+                    await bot.client.connect(timeout=browser.HELLO_WAIT_S)
+                except Exception as exc:
+                    self.note_error(f"{bot.name}: reconnect {bot.attempt}: {exc!r}")
+                    with contextlib.suppress(Exception):
+                        await bot.client.close()
+                    continue
+                bot.attempt = 0
+                bot.ping_sent_at = 0.0
+                bot.offline_s += clock.now() - bot.dropped_at
+                self.counters["reconnects"] += 1
+                await self.reconnected(bot)
+                return
+        finally:
+            bot.reconnecting = False
+
+    async def reconnected(self, bot: Bot) -> None:
+        """Called after a bot signed in again; media bots renegotiate what broke."""
+
+    def connection_figures(self) -> dict[str, Any]:
+        """Drops, reconnections and the time each bot spent without its websocket."""
+        now = clock.now()
+        offline = [
+            bot.offline_s + (now - bot.dropped_at if bot.reconnecting else 0.0)
+            for bot in self.bots.values()
+        ]
+        return {
+            "ws_drops": self.counters["ws_drops"],
+            "ws_final_closes": self.counters["ws_final_closes"],
+            "reconnects": self.counters["reconnects"],
+            "still_reconnecting": sum(1 for bot in self.bots.values() if bot.reconnecting),
+            "drop_codes": dict(self.drop_codes),
+            "drops": list(self.drops),
+            "offline_s": [round(v, 3) for v in offline if v > 0],
+        }
 
     def chat_received(self, bot: Bot, info: p.ChatInfo, received: float) -> None:
         parsed = parse_chat_text(self.prefix, info.text)
@@ -365,10 +556,18 @@ class BotFleet:
             if bot.client.ws is not None and bot.client.ws.closed:
                 code = str(bot.client.ws.close_code)
                 closed[code] = closed.get(code, 0) + 1
-        return {"counters": self.progress(), "errors": list(self.errors), "closed": closed}
+        return {
+            "counters": self.progress(),
+            "errors": list(self.errors),
+            "closed": closed,
+            "connections": self.connection_figures(),
+        }
 
     async def close(self) -> dict[str, Any]:
         """Close every socket and the HTTP session."""
+        self._closing = True
+        for task in list(self._tasks):
+            task.cancel()
         bots = list(self.bots.values())
         for start in range(0, len(bots), 100):
             await asyncio.gather(

@@ -75,6 +75,13 @@ class PodiumClient:
         self.round: p.RoundInfo | None = None
         self.chat: list[p.ChatInfo] = []
         self.close_code: int | None = None
+        # Whether the latest close was ours (``close()``); a close the client did not ask for
+        # is a dropped connection.
+        self.closing = False
+        # When the latest message arrived (run clock), for keepalive checks.
+        self.last_received = 0.0
+        # Called once per socket when it closes: (close code, whether ``close()`` asked).
+        self.on_closed: Callable[[int | None, bool], None] | None = None
         # Called with every message and its receive time (clock.now(), which is
         # CLOCK_MONOTONIC on Linux and so comparable between processes), for latency figures.
         self.on_message: Callable[[p.ServerMessage, float], None] | None = None
@@ -98,16 +105,21 @@ class PodiumClient:
         if token is not None:
             self.token = token
         ws_url = self.base_url.replace("http", "ws", 1) + "/ws"
+        self.closing = False
         self.ws = await self.http.ws_connect(ws_url, max_msg_size=0, autoping=True)
-        self._reader = asyncio.get_running_loop().create_task(self._read())
+        self._reader = asyncio.get_running_loop().create_task(self._read(self.ws))
+        # Both waiters exist before `hello` leaves, so neither can miss its message, and a
+        # reconnecting client never takes the previous connection's welcome for this one's.
         snap = self.wait_for(p.Snapshot, timeout=timeout)
+        welcome_wait = self.wait_for(p.Welcome, timeout=timeout)
         await self.send(p.Hello(token=self.token))
-        welcome = await self.wait_for(p.Welcome, timeout=timeout, seen=True)
+        welcome = await welcome_wait
         self.participant_id = welcome.participant.id
         await snap
         return welcome
 
     async def close(self) -> None:
+        self.closing = True
         if self.ws is not None and not self.ws.closed:
             await self.ws.close()
         if self._reader is not None:
@@ -204,13 +216,13 @@ class PodiumClient:
 
     # ------------------------------------------------------------------ reading
 
-    async def _read(self) -> None:
-        assert self.ws is not None
+    async def _read(self, ws: aiohttp.ClientWebSocketResponse) -> None:
         try:
-            async for msg in self.ws:
+            async for msg in ws:
                 if msg.type != aiohttp.WSMsgType.TEXT:
                     continue
                 received = clock.now()
+                self.last_received = received
                 message = p.decode_server(msg.data)
                 self._track(message)
                 if self.on_message is not None:
@@ -235,13 +247,15 @@ class PodiumClient:
                         still.append((match, waiter))
                 self._waiters = still
         finally:
-            self.close_code = self.ws.close_code
+            self.close_code = ws.close_code
             for _, waiter in self._waiters:
                 if not waiter.done():
                     waiter.set_exception(ConnectionError(f"socket closed ({self.close_code})"))
             for future in self._pending.values():
                 if not future.done():
                     future.set_exception(ConnectionError(f"socket closed ({self.close_code})"))
+            if self.on_closed is not None and ws is self.ws:
+                self.on_closed(self.close_code, self.closing)
 
     def _track(self, message: p.ServerMessage) -> None:
         if isinstance(message, p.Welcome):
