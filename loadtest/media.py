@@ -55,6 +55,10 @@ AUDIO_FRAME = 960  # 20 ms of Opus
 _RTP_HEADER = struct.Struct("!BBHII")
 _MAX_KEYFRAMES_KEPT = 2000
 _RECEIVE_BUFFER = 1 << 20
+# A slot that should carry someone and went this long without a packet shows a frozen tile.
+STALL_GAP_S = 1.0
+# A stream is alive when its latest packet is at most this old.
+LIVE_WITHIN_S = 2.0
 
 
 # ---------------------------------------------------------------------- the clip
@@ -212,13 +216,16 @@ class SeqTracker:
     packet older than the first one seen extends the range back.
     """
 
-    __slots__ = ("first", "highest", "last", "received")
+    __slots__ = ("first", "highest", "last", "longest_stall", "received", "stalled")
 
     def __init__(self) -> None:
         self.first = -1
         self.highest = -1
         self.received = 0
         self.last = 0.0  # arrival time of the latest packet (set by the caller)
+        # Seconds the stream went without packets while it should have carried someone.
+        self.stalled = 0.0
+        self.longest_stall = 0.0
 
     def add(self, seq: int) -> None:
         self.received += 1
@@ -347,16 +354,22 @@ def appearance_latency(
 
 
 class MediaPeer:
-    """A bot's two connections: publish (replayed clip, optional) and subscribe (counted)."""
+    """A bot's two connections: publish (replayed clip, optional) and subscribe (counted).
 
-    def __init__(self, bot: Bot, clip: Clip | None) -> None:
-        from aiortc import RTCConfiguration, RTCPeerConnection
+    Besides loss, it keeps what a viewer would notice: which slots the server says carry
+    someone (``media_slots``), how long each such slot went without a packet (a frozen
+    tile), and whether either connection failed (ICE consent expiry, DTLS) without the bot
+    closing it.
+    """
 
+    def __init__(self, bot: Bot, clip: Clip | None, publish: bool) -> None:
         self.bot = bot
         self.clip = clip
+        self.publish = publish and clip is not None
         self.publish_pc: Any = None
-        self.subscribe_pc: Any = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+        self.subscribe_pc: Any = None
         self.ssrc_mid: dict[int, str] = {}
+        self.mid_ssrc: dict[str, int] = {}
         self.video_mids: set[str] = set()
         self.trackers: dict[int, SeqTracker] = {}
         self.bytes = 0
@@ -368,12 +381,22 @@ class MediaPeer:
         self.keyframes: dict[str, array[float]] = {}
         self.changes: list[SlotChange] = []
         self.shown: dict[str, str | None] = {}
+        # Every slot the server says carries someone: mid -> (participant, name, kind, since).
+        self.assigned: dict[str, tuple[str, str, str, float]] = {}
+        self.window_start = 0.0
+        # Connections that failed under us: (which, why, when).
+        self.failures: list[tuple[str, str, float]] = []
+        self.server_failures: list[tuple[str, str, float]] = []
+        self.closing = False
+        self.restarts = 0
         self.fleet: MediaFleet | None = None
         hook = bot.client.on_message
 
         def on_message(message: p.ServerMessage, received: float) -> None:
             if isinstance(message, p.MediaSlots):
                 self._slots(message, received)
+            elif isinstance(message, p.MediaState) and message.state != "connected":
+                self.server_failures.append((message.connection, message.state, received))
             if hook is not None:
                 hook(message, received)
 
@@ -381,27 +404,69 @@ class MediaPeer:
 
     def _slots(self, message: p.MediaSlots, received: float) -> None:
         for slot in message.slots:
-            if slot.kind != "video" or slot.mid is None:
+            if slot.mid is None:
+                continue
+            if slot.participant_id is None:
+                self.assigned.pop(slot.mid, None)
+            else:
+                current = self.assigned.get(slot.mid)
+                if current is None or current[0] != slot.participant_id:
+                    self.assigned[slot.mid] = (
+                        slot.participant_id,
+                        slot.name or slot.participant_id,
+                        slot.kind,
+                        received,
+                    )
+            if slot.kind != "video":
                 continue
             if self.shown.get(slot.mid) != slot.participant_id:
                 self.shown[slot.mid] = slot.participant_id
                 self.changes.append(SlotChange(received, slot.mid, slot.participant_id))
 
-    async def start(self, publish: bool) -> float:
-        """Negotiate once; returns the time the subscribe connection was asked for."""
+    @property
+    def broken(self) -> bool:
+        """A connection was negotiated but is gone (failed or closed), as the page judges."""
+        return any(
+            pc is not None and pc.connectionState in ("failed", "closed")
+            for pc in (self.publish_pc, self.subscribe_pc)
+        )
+
+    def _watch(self, pc: Any, which: str) -> None:
+        def changed() -> None:
+            if pc.connectionState != "failed" or self.closing:
+                return
+            # aioice closes a connection whose consent expired, which fails the ICE transport;
+            # otherwise the DTLS transport is what failed.
+            why = "ice" if pc.iceConnectionState == "failed" else "dtls"
+            self.failures.append((which, why, clock.now()))
+            if self.fleet is not None:
+                key = f"media_{why}_failures"
+                self.fleet.counters[key] = self.fleet.counters.get(key, 0) + 1
+
+        pc.on("connectionstatechange", changed)
+
+    async def start(self) -> float:
+        """Negotiate as the page does at its first welcome: the publish connection with
+        microphone and camera (when publishing), then the server's subscribe offer. Returns
+        the time the subscribe connection was asked for."""
         from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
 
         client = self.bot.client
+        self.closing = False
+        self.subscribe_pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+        self._watch(self.subscribe_pc, "subscribe")
         offer_wait = client.wait_for(p.SfuOffer, lambda m: m.kind == "subscribe", timeout=30.0)
         asked = clock.now()
-        if publish and self.clip is not None:
+        if self.publish and self.clip is not None:
             track_class = _replay_track_class()
             settings = self.clip.settings
             self.publish_pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
-            video = track_class("video", self.clip.video, settings.fps, VIDEO_CLOCK)
+            self._watch(self.publish_pc, "publish")
             audio = track_class("audio", self.clip.audio, AUDIO_CLOCK / AUDIO_FRAME, AUDIO_CLOCK)
-            video.sender = self.publish_pc.addTrack(video)
+            video = track_class("video", self.clip.video, settings.fps, VIDEO_CLOCK)
+            # The page adds the microphone's transceiver first, then the camera's.
             self.publish_pc.addTrack(audio)
+            video.sender = self.publish_pc.addTrack(video)
             answer_wait = client.wait_for(p.SfuAnswer, lambda m: m.kind == "publish", timeout=30.0)
             await self.publish_pc.setLocalDescription(await self.publish_pc.createOffer())
             await client.request(
@@ -416,6 +481,7 @@ class MediaPeer:
             await client.request(p.MediaSubscribe(), timeout=30.0)
         offer = await offer_wait
         self.ssrc_mid, _ = ssrc_mids(offer.sdp)
+        self.mid_ssrc = {mid: ssrc for ssrc, mid in self.ssrc_mid.items()}
         for line_mid, kind in _mid_kinds(offer.sdp):
             if kind == "video":
                 self.video_mids.add(line_mid)
@@ -431,6 +497,15 @@ class MediaPeer:
             p.MediaAnswer(sdp=pc.localDescription.sdp, kind="subscribe"), timeout=30.0
         )
         return asked
+
+    async def restart(self) -> None:
+        """Negotiate both connections again from scratch, as the page does after a reconnect
+        that finds one of them failed or closed. Loss and stall figures carry on."""
+        await self.close()
+        self.restarts += 1
+        self.assigned.clear()
+        self.shown.clear()
+        await self.start()
 
     async def _on_rtp(self, data: bytes, arrival_time_ms: int = 0) -> None:
         """aiortc's path (decrypted packets), used until :meth:`_attach` takes over."""
@@ -490,6 +565,13 @@ class MediaPeer:
         tracker = self.trackers.get(ssrc)
         if tracker is None:
             tracker = self.trackers[ssrc] = SeqTracker()
+        shown = self.assigned.get(mid)
+        if shown is not None:
+            # Time without a packet while the slot was meant to carry someone: a frozen tile.
+            gap = now - max(tracker.last, shown[3], self.window_start)
+            if gap > STALL_GAP_S:
+                tracker.stalled += gap
+                tracker.longest_stall = max(tracker.longest_stall, gap)
         tracker.add(seq)
         tracker.last = now
         self.packets += 1
@@ -504,14 +586,48 @@ class MediaPeer:
             self.fleet.packets += 1
 
     def reset_counters(self) -> None:
-        """Start a measuring window: loss counts from here."""
+        """Start a measuring window: loss and stalls count from here."""
         self.trackers = {}
         self.packets = 0
         self.bytes = 0
+        self.window_start = clock.now()
 
-    def live(self, now: float, within: float = 2.0) -> int:
+    def live(self, now: float, within: float = LIVE_WITHIN_S) -> int:
         """Streams (slots) that received a packet in the last ``within`` seconds."""
         return sum(1 for tracker in self.trackers.values() if now - tracker.last <= within)
+
+    def streams_at(self, now: float) -> dict[str, Any]:
+        """What a viewer sees at ``now``: slots that should carry someone (assigned at least
+        LIVE_WITHIN_S ago), those of them that do, the silent ones (who, kind), and how long
+        each tile went frozen in the window (ongoing freezes included)."""
+        expected = live = 0
+        dead: list[list[str]] = []
+        stalls: list[float] = []
+        for mid, (pid, name, kind, since) in self.assigned.items():
+            ssrc = self.mid_ssrc.get(mid)
+            tracker = self.trackers.get(ssrc) if ssrc is not None else None
+            last = tracker.last if tracker is not None else 0.0
+            silent = now - max(last, since, self.window_start)
+            if silent > STALL_GAP_S:
+                stalls.append(silent)
+            if now - since < LIVE_WITHIN_S:
+                continue  # just re-pointed: its first packets may still be on their way
+            expected += 1
+            if now - last <= LIVE_WITHIN_S:
+                live += 1
+            else:
+                dead.append([pid, name, kind])
+        frozen = sum(t.stalled for t in self.trackers.values()) + sum(stalls)
+        longest = max(
+            [t.longest_stall for t in self.trackers.values()] + stalls + [0.0],
+        )
+        return {
+            "assigned": expected,
+            "live": live,
+            "dead": dead,
+            "frozen_s": frozen,
+            "longest_freeze_s": longest,
+        }
 
     def loss(self) -> tuple[int, int, int]:
         """(expected, received, slots that received anything) since the last reset."""
@@ -520,6 +636,7 @@ class MediaPeer:
         return expected, received, len(self.trackers)
 
     async def close(self) -> None:
+        self.closing = True
         for pc in (self.publish_pc, self.subscribe_pc):
             if pc is not None:
                 with contextlib.suppress(Exception):
@@ -588,7 +705,8 @@ class MediaFleet(BotFleet):
 
         Each entry: ``index``, ``name``, ``space`` (None: stay in the lobby), ``publish``,
         ``token`` (a staff or speaker token; None: register as an attendee), ``media``
-        (False: signaling only, for a moderator).
+        (False: signaling only), ``at`` (run clock time to arrive at; None: now). As the page
+        does, media is negotiated from the welcome on, while the bot joins its space.
         """
         gate = asyncio.Semaphore(max(1, concurrency))
         join_ack_s = array("d")
@@ -597,6 +715,9 @@ class MediaFleet(BotFleet):
 
         async def one(entry: dict[str, Any]) -> None:
             index, name = int(entry["index"]), str(entry["name"])
+            at = entry.get("at")
+            if at is not None:
+                await asyncio.sleep(max(0.0, float(at) - clock.now()))
             async with gate:
                 http = self._session("")
                 client = PodiumClient(self.base_url, http, keep=64, keep_chat=0)
@@ -610,14 +731,22 @@ class MediaFleet(BotFleet):
                         if entry.get("watch_counts"):
                             self._watch_counts(bot)
                         await client.connect(token)
-                        if entry.get("space"):
-                            ack_s, _ = await self._join(bot, str(entry["space"]))
-                            join_ack_s.append(ack_s)
+                        negotiation: asyncio.Task[float] | None = None
                         if entry.get("media", True):
-                            peer = MediaPeer(bot, self.clip)
+                            peer = MediaPeer(bot, self.clip, bool(entry.get("publish")))
                             peer.fleet = self
                             self.peers[index] = peer
-                            asked = await peer.start(bool(entry.get("publish")))
+                            negotiation = asyncio.get_running_loop().create_task(peer.start())
+                        try:
+                            if entry.get("space"):
+                                ack_s, _ = await self._join(bot, str(entry["space"]))
+                                join_ack_s.append(ack_s)
+                        except BaseException:
+                            if negotiation is not None:
+                                negotiation.cancel()
+                            raise
+                        if negotiation is not None:
+                            asked = await negotiation
                             if entry.get("expect_media"):
                                 await peer.receiving.wait()
                             if peer.first_packet_at is not None:
@@ -631,6 +760,17 @@ class MediaFleet(BotFleet):
 
         await asyncio.gather(*(one(entry) for entry in bots))
         return {"join_ack_s": join_ack_s, "media_s": media_s, "joined": joined}
+
+    async def reconnected(self, bot: Bot) -> None:
+        """Signed in again: renegotiate media when a connection failed, as the page does."""
+        peer = self.peers.get(bot.index)
+        if peer is None or not peer.broken:
+            return
+        try:
+            await peer.restart()
+            self.counters["media_restarts"] = self.counters.get("media_restarts", 0) + 1
+        except Exception as exc:
+            self.note_error(f"{bot.name}: media restart: {type(exc).__name__}: {exc}")
 
     async def act(self, index: int, message: dict[str, Any], timeout: float = 15.0) -> float:
         """Send a client message (a dict with ``type``) with bot ``index``; returns the send
@@ -718,10 +858,17 @@ class MediaFleet(BotFleet):
         appearances: Sequence[tuple[str, float]] = (),
         observers: Sequence[int] | None = None,
     ) -> dict[str, Any]:
-        """Loss since :meth:`media_reset`, and for each (participant id, time): how long each
-        bot (all, or ``observers``) took to be told of it and to get its first video packet."""
-        expected = received = slots = total_bytes = live = 0
+        """Loss since :meth:`media_reset`, what each viewer sees now, connections that failed,
+        and for each (participant id, time): how long each bot (all, or ``observers``) took
+        to be told of it and to get its first video packet.
+
+        ``per_bot`` rows: index, packets expected, received, slots receiving, streams flowing,
+        seconds of frozen tiles, longest freeze.
+        """
+        expected = received = slots = total_bytes = live = assigned = assigned_live = 0
         per_bot: list[list[Any]] = []
+        dead: list[list[Any]] = []
+        failures: list[list[Any]] = []
         now = clock.now()
         for index, peer in self.peers.items():
             e, r, s = peer.loss()
@@ -729,7 +876,25 @@ class MediaFleet(BotFleet):
             total_bytes += peer.bytes
             alive = peer.live(now)
             live += alive
-            per_bot.append([index, e, r, s, alive])
+            seen = peer.streams_at(now)
+            assigned += seen["assigned"]
+            assigned_live += seen["live"]
+            dead.extend([index, *row] for row in seen["dead"])
+            per_bot.append(
+                [
+                    index,
+                    e,
+                    r,
+                    s,
+                    alive,
+                    round(seen["frozen_s"], 3),
+                    round(seen["longest_freeze_s"], 3),
+                ]
+            )
+            for which, why, when in peer.failures:
+                failures.append([index, which, why, when, "client"])
+            for which, why, when in peer.server_failures:
+                failures.append([index, which, why, when, "server"])
         latencies: list[list[Any]] = []
         watchers = (
             list(self.peers.values())
@@ -749,6 +914,10 @@ class MediaFleet(BotFleet):
             "received": received,
             "slots": slots,
             "live": live,
+            "assigned": assigned,
+            "assigned_live": assigned_live,
+            "dead": dead,
+            "failures": failures,
             "bytes": total_bytes,
             "per_bot": per_bot,
             "latencies": latencies,

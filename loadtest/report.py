@@ -43,6 +43,8 @@ class Report:
     series: dict[str, Any] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
+    # Whether the run held (see loadtest.verdict): {passed, reasons, bottleneck, checks}.
+    verdict: dict[str, Any] = field(default_factory=dict)
     _t0: float = field(default_factory=time.monotonic)
 
     def note(self, text: str) -> None:
@@ -62,6 +64,7 @@ class Report:
             "format": REPORT_FORMAT,
             "scenario": self.scenario,
             "status": self.status,
+            "verdict": self.verdict,
             "started_at": self.started_at,
             "duration_s": self.duration_s,
             "command": self.argv,

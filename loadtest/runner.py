@@ -22,8 +22,10 @@ from urllib.parse import urlsplit
 
 from rich.console import Console
 
+from loadtest import clock
 from loadtest.agenthub import AgentHub
 from loadtest.agentwire import DEFAULT_PORT
+from loadtest.capacity import Demand, shared_machine_warning
 from loadtest.console import ProgressView, summary_table
 from loadtest.procstat import (
     ProcessGroup,
@@ -41,6 +43,7 @@ from loadtest.target import (
     target_url,
     wait_healthy,
 )
+from loadtest.verdict import EXIT_VERDICT_FAILED, Verdict, judge_cpu
 from loadtest.workers import WorkerFailed, WorkerPool, fleet_spec
 
 log = logging.getLogger(__name__)
@@ -99,6 +102,19 @@ class Scenario(Protocol):
         """Rows of the terminal summary table."""
         ...
 
+    def judge(self, run: Run, verdict: Verdict) -> None:
+        """Add the scenario's pass criteria to ``verdict`` (after :meth:`finish`)."""
+        ...
+
+    @property
+    def measured_phases(self) -> tuple[str, ...]:
+        """The phases whose figures the run reports: the load generator must keep up there."""
+        ...
+
+    def demand(self) -> Demand:
+        """What the run asks of bots and server at its busiest (for the core estimate)."""
+        ...
+
 
 class Run:
     """The parts of a run a scenario uses: the server URL, the bot pool, display, report."""
@@ -140,11 +156,13 @@ class Run:
         profiler = self._start_profiler(name)
         self.sampler.mark(start)
         t0 = time.monotonic()
+        since = clock.now()
         try:
             yield entry
         finally:
             entry["duration_s"] = round(time.monotonic() - t0, 3)
             self.sampler.mark(end)
+            await self._bot_health(entry, since)
             if profiler is not None:
                 # py-spy writes its file when stopped: off the event loop, it takes a moment.
                 written = await asyncio.to_thread(profiler.stop)
@@ -163,6 +181,27 @@ class Run:
             # What the rest of the machine used (other programs), in percent of one core: a
             # busy neighbour takes CPU from server and bots alike.
             entry["others_cpu_percent"] = _round(cpu.get("others"))
+
+    async def _bot_health(self, entry: dict[str, Any], since: float) -> None:
+        """What the bot processes measured of themselves in a phase: event-loop lag and CPU.
+
+        These hold wherever the bots run (on other machines too), unlike /proc figures.
+        """
+        if self.pool is None:
+            return
+        try:
+            async with asyncio.timeout(10.0):
+                parts = await self.pool.call_all("health", [{"since": since}] * self.pool.count)
+        except (WorkerFailed, TimeoutError) as exc:
+            self.report.note(f"{entry['name']}: no bot health figures: {exc}")
+            return
+        lags = [part["loop_lag_ms"] for part in parts if part.get("loop_lag_ms")]
+        if lags:
+            entry["bot_loop_lag_ms"] = {
+                key: max(lag[key] for lag in lags) for key in ("p50", "p95", "p99", "max")
+            }
+        cpu = [part["cpu_percent"] for part in parts if part.get("cpu_percent") is not None]
+        entry["bot_self_cpu_percent_max_worker"] = max(cpu) if cpu else None
 
     def _start_profiler(self, phase: str) -> SamplingProfiler | None:
         if phase not in self.settings.profile_phases or self.server_pid is None:
@@ -379,6 +418,9 @@ async def execute(settings: RunSettings, scenario: Scenario, report: Report) -> 
         with contextlib.suppress(NotImplementedError, RuntimeError):
             asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, main_task.cancel)
     run = Run(settings, report, console)
+    crowded = shared_machine_warning(scenario.demand()) if settings.spawn else None
+    if crowded:
+        console.print(f"[yellow]warning:[/] {crowded}")
     sampling: asyncio.Task[None] | None = None
     status = "error"
     code = EXIT_FAILED
@@ -409,11 +451,20 @@ async def execute(settings: RunSettings, scenario: Scenario, report: Report) -> 
             log.exception("computing the figures failed")
             report.error(f"computing the figures failed: {exc}")
         await run._stop()
+        if run.report.target.get("log"):
+            report.metrics["server_log"] = server_log_events(Path(run.report.target["log"]))
+        verdict = _judge(run, scenario, status)
+        if crowded:
+            verdict.warnings.append(crowded)
+        report.verdict = verdict.to_dict()
         report.series = {**run._series(), **report.series}
         report.finish(status)
         path = write_report(report, settings.report_dir)
     console.print(
-        summary_table(f"{scenario.name}: {status}", scenario.summary_rows(report.metrics))
+        summary_table(
+            f"{scenario.name}: {status}",
+            verdict.rows() + scenario.summary_rows(report.metrics),
+        )
     )
     for phase in report.phases:
         profile = phase.get("server_profile")
@@ -428,8 +479,53 @@ async def execute(settings: RunSettings, scenario: Scenario, report: Report) -> 
         console.print(f"[yellow]note:[/] {note}")
     for error in report.errors[:10]:
         console.print(f"[red]error:[/] {error}")
+    for warning in verdict.warnings:
+        console.print(f"[yellow]warning:[/] {warning}")
+    for reason in verdict.reasons:
+        console.print(f"[bold red]failed:[/] {reason}")
+    if verdict.bottleneck:
+        console.print(
+            f"[yellow]ran out of CPU:[/] {verdict.bottleneck}: {verdict.bottleneck_detail}"
+        )
     console.print(f"report: {path}")
+    if code == EXIT_OK and not verdict.passed:
+        return EXIT_VERDICT_FAILED
     return code
+
+
+# What a server's log says about connections that broke (aioice and aiortc's own words).
+_LOG_EVENTS = {
+    "ice_consent_expired": "Consent to send expired",
+    "dtls_failed": "DTLS handshake failed",
+    "errors": " ERROR ",
+}
+
+
+def server_log_events(path: Path) -> dict[str, int]:
+    """How often the spawned server logged that a connection broke, or an error."""
+    counts = dict.fromkeys(_LOG_EVENTS, 0)
+    try:
+        with path.open(errors="replace") as log_file:
+            for line in log_file:
+                for key, text in _LOG_EVENTS.items():
+                    if text in line:
+                        counts[key] += 1
+    except OSError:
+        pass
+    return counts
+
+
+def _judge(run: Run, scenario: Scenario, status: str) -> Verdict:
+    """The run's verdict: it ended normally, the scenario's criteria, the generator's CPU."""
+    verdict = Verdict()
+    verdict.check("run completed", status, status == "ok", f"the run ended with status {status}")
+    try:
+        scenario.judge(run, verdict)
+        judge_cpu(verdict, run.report.phases, scenario.measured_phases)
+    except Exception as exc:
+        log.exception("judging the run failed")
+        verdict.check("figures complete", "no", False, f"judging the run failed: {exc}")
+    return verdict
 
 
 def _round(value: float | None, digits: int = 1) -> float | None:

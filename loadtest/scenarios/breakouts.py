@@ -16,11 +16,13 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from loadtest import clock
+from loadtest.capacity import Demand
 from loadtest.console import format_ms, format_number
 from loadtest.media import ClipSettings
 from loadtest.runner import Run, ScenarioFailed
 from loadtest.scenarios import mediabase as mb
 from loadtest.stats import summary_ms
+from loadtest.verdict import MAX_FREEZE_S, MAX_LOSS, Verdict
 from loadtest.workers import use_fleet
 
 BOOTHS = 20
@@ -34,6 +36,8 @@ class BreakoutOptions:
     seconds: float = 30.0
     move_every: float = 3.0
     concurrency: int = 6
+    max_loss: float = MAX_LOSS
+    max_freeze_s: float = MAX_FREEZE_S
     clip: ClipSettings = field(default_factory=ClipSettings)
 
     def check(self) -> None:
@@ -199,15 +203,10 @@ class BreakoutScenario:
         metrics["measure_seconds"] = round(self.window_s, 2)
         if self.results:
             metrics.update(mb.loss_figures(self.results, self.window_s))
+            metrics.update(mb.viewer_figures(self.results))
         # Everyone should still receive every other member of their room (up to 9 tiles).
         sizes = self.occupancy[-1][1:] if self.occupancy else []
         metrics["live_streams_expected"] = sum(2 * n * min(9, n - 1) for n in sizes if n > 1)
-        live = metrics.get("live_streams_at_end", 0)
-        if self.results and live < metrics["live_streams_expected"]:
-            run.report.note(
-                f"only {live} of {metrics['live_streams_expected']} streams were still flowing "
-                "at the end (see server.log)"
-            )
         metrics.update(mb.resource_metrics(run, ("join", "rooms")))
         run.report.series["latency_events"] = {
             "columns": ["t", "participant", "observer", "slots_ms", "first_packet_ms"],
@@ -222,6 +221,29 @@ class BreakoutScenario:
                 run.report.error(error)
         mb.limit_notes(run, ("rooms",))
         mb.draw_plots(run, self.name)
+
+    measured_phases = ("rooms",)
+
+    def demand(self) -> Demand:
+        opts = self.opts
+        n = opts.per_room
+        return Demand(
+            publishers=opts.rooms * n,
+            streams=opts.rooms * 2 * n * min(9, n - 1),
+            clients=opts.rooms * n,
+        )
+
+    def judge(self, run: Run, verdict: Verdict) -> None:
+        opts = self.opts
+        mb.judge_media(
+            verdict,
+            run.report.metrics,
+            self.statuses,
+            bots_asked=opts.rooms * opts.per_room,
+            bots_joined=len(self.joined),
+            max_loss=opts.max_loss,
+            max_freeze_s=opts.max_freeze_s,
+        )
 
     def summary_rows(self, metrics: dict[str, Any]) -> list[tuple[str, str]]:
         return [

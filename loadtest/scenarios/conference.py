@@ -1,18 +1,25 @@
 """The ``conference`` scenario: the 1,400-person summit, from arrival to a discussion round.
 
-1. ramp: a moderator, then N signaling-only bots (hundreds per process) arrive at a fixed
-   rate and join the main stage; M media bots join it with their camera on (they are the
-   hand raisers the moderator promotes; the others watch). Measured: join latency.
+Every participant behaves as a browser does (``--browser-like``, the default): from its
+welcome on it publishes camera and microphone and receives the slots of its space, pings,
+and reconnects as the web client does. ``--media-bots N`` gives media to N of them only (the
+rest are websocket clients), which is kinder to the server than browsers are: the verdict
+says so.
+
+1. ramp: a moderator and S speakers (speaker tokens, publishing on the stage's seats), then
+   the crowd arrives at a fixed rate and joins the main stage. Measured: join latency.
 2. activity (S seconds, all at once): booth visits (a bot moves to one of the 20 booths,
    stays a while and comes back; move latency), event-wide chat messages spread over the
    period (fan-out latency to every other participant), a wave of hand raises from the
-   crowd, and Q&A promotions of the media bots (promotion -> first packet of the promoted
+   crowd, and Q&A promotions of media bots (promotion -> first packet of the promoted
    video at the other media bots).
 3. round: the moderator opens a discussion round of R rooms in random mode, it counts down
    and closes by its timer; everyone goes back to the stage.
 
-Participants per space are sampled all along from the ``counts`` messages the moderator
-receives; server, bot and machine CPU per phase.
+At the end everyone is on the stage again and every media bot should receive every
+speaker: the streams flowing then, packet loss over activity and round, frozen tiles and
+dropped connections decide the verdict. Participants per space are sampled all along from
+the ``counts`` messages the moderator receives; server, bot and machine CPU per phase.
 """
 
 from __future__ import annotations
@@ -27,12 +34,14 @@ from pathlib import Path
 from typing import Any
 
 from loadtest import clock
+from loadtest.capacity import Demand
 from loadtest.console import format_ms, format_number
-from loadtest.media import ClipSettings
+from loadtest.media import LIVE_WITHIN_S, ClipSettings
 from loadtest.runner import Run, ScenarioFailed
 from loadtest.scenarios import mediabase as mb
 from loadtest.scenarios.signaling import chat_plan, source_addresses, spread
 from loadtest.stats import percentile, ratio, summary_ms
+from loadtest.verdict import MAX_FREEZE_S, MAX_LOSS, Verdict
 from loadtest.workers import use_fleet
 
 STAGE = "main-stage"
@@ -42,7 +51,10 @@ BOOTHS = [f"booth-{i:02d}" for i in range(1, 21)]
 @dataclass(frozen=True, slots=True)
 class ConferenceOptions:
     participants: int = 1400
-    media_bots: int = 4
+    # Participants with media; None: every one of them when browser-like, else 4.
+    media_bots: int | None = None
+    browser_like: bool = True
+    speakers: int = 2
     chat_messages: int = 500
     booth_visits: int = 300
     booth_stay: float = 8.0
@@ -54,21 +66,35 @@ class ConferenceOptions:
     ramp_rate: float = 100.0
     concurrency: int = 100
     source_addresses: int = 8
+    max_loss: float = MAX_LOSS
+    max_freeze_s: float = MAX_FREEZE_S
     secret_file: Path | None = None
     clip: ClipSettings = field(default_factory=ClipSettings)
 
     @property
-    def signaling_bots(self) -> int:
-        return self.participants - self.media_bots - 1
+    def crowd(self) -> int:
+        """Participants other than the moderator and the speakers."""
+        return self.participants - 1 - self.speakers
+
+    @property
+    def media_crowd(self) -> int:
+        """Participants of the crowd who publish and receive media."""
+        if self.media_bots is None:
+            return self.crowd if self.browser_like else min(4, self.crowd)
+        return min(self.media_bots, self.crowd)
 
     def check(self) -> None:
-        if self.signaling_bots < 2:
-            raise ValueError("--participants must exceed --media-bots + 2")
+        if not 0 <= self.speakers <= 4:
+            raise ValueError("--speakers: the demo stage has 4 speaker seats (0..4)")
+        if self.crowd < 2:
+            raise ValueError("--participants must exceed --speakers + 2")
+        if self.media_bots is not None and self.media_bots > self.crowd:
+            raise ValueError("--media-bots cannot exceed the participants besides staff")
         if not 1 <= self.rooms <= 50:
             raise ValueError("--rooms must be 1..50")
         if self.round_seconds < 10:
             raise ValueError("--round-seconds must be at least 10 (the server's minimum)")
-        if self.chat_messages and self.chat_messages / self.seconds > 0.8 * self.signaling_bots:
+        if self.chat_messages and self.chat_messages / self.seconds > 0.8 * self.crowd:
             raise ValueError("too many chat messages per second for the bots")
 
 
@@ -85,21 +111,28 @@ def space_kind(space_id: str) -> str:
 class ConferenceScenario:
     name = "conference"
     server_env = mb.MEDIA_SERVER_ENV
+    measured_phases = ("ramp", "activity", "round")
 
     def __init__(self, options: ConferenceOptions) -> None:
         options.check()
         self.opts = options
         use_fleet(mb.MEDIA_FLEET)
-        self.moderator = options.signaling_bots + options.media_bots
-        self.media_first = options.signaling_bots
+        # Bot indices: the crowd 0..C-1 (media bots spread evenly among them), then the
+        # speakers, then the moderator.
+        crowd = list(range(options.crowd))
+        self.media_crowd = set(spread(crowd, options.media_crowd))
+        self.speaker_indices = [options.crowd + i for i in range(options.speakers)]
+        self.moderator = options.crowd + options.speakers
         self.ramp: list[dict[str, Any]] = []
         self.media_joins: list[dict[str, Any]] = []
-        self.joined: list[int] = []
-        self.media_joined: dict[int, str] = {}
+        self.joined: list[int] = []  # crowd members without media who joined
+        self.media_joined: dict[int, str] = {}  # crowd members with media: participant ids
+        self.staff_joined: dict[int, str] = {}  # the moderator and the speakers
         self.visits: list[dict[str, Any]] = []
         self.sends: list[dict[str, Any]] = []
         self.chat: list[dict[str, Any]] = []
         self.hand_results: list[dict[str, Any]] = []
+        self.hands_asked = 0
         self.promotions: list[tuple[str, float]] = []
         self.media_results: list[dict[str, Any]] = []
         self.counts: list[list[Any]] = []
@@ -107,13 +140,24 @@ class ConferenceScenario:
         self.statuses: list[dict[str, Any]] = []
         self.expected_receipts = 0
         self.t0 = 0.0
+        self.window_start = 0.0
         self.window_s = 0.0
         self.clip_info: dict[str, Any] = {}
 
     def options(self) -> dict[str, Any]:
         data = asdict(self.opts)
         data["secret_file"] = str(self.opts.secret_file) if self.opts.secret_file else None
+        data["media_crowd"] = self.opts.media_crowd
         return data
+
+    @property
+    def crowd_joined(self) -> list[int]:
+        """Every crowd member who joined, with or without media."""
+        return sorted([*self.joined, *self.media_joined])
+
+    @property
+    def everyone_joined(self) -> int:
+        return len(self.joined) + len(self.media_joined) + len(self.staff_joined)
 
     # ------------------------------------------------------------------ the run
 
@@ -127,26 +171,44 @@ class ConferenceScenario:
             **asdict(opts.clip),
             "measured_video_kbps": round(clip.video_kbps_measured, 1),
         }
-        (token,) = await mb.staff_tokens(
-            run, [("moderator", "Moderator")], mb.secret_file(run, opts.secret_file)
-        )
-        moderator = {
-            "index": self.moderator,
-            "name": "moderator",
-            "token": token,
-            "space": STAGE,
-            "media": False,
-            "watch_counts": True,
-        }
-        parts = await pool.call(self.moderator % pool.count, "media_join", bots=[moderator])
-        if not parts["joined"]:
+        people = [("moderator", "Moderator")] + [
+            ("speaker", f"Speaker {i + 1}") for i in range(opts.speakers)
+        ]
+        tokens = await mb.staff_tokens(run, people, mb.secret_file(run, opts.secret_file))
+        # The moderator's page is the web client too: with browser-like bots it publishes.
+        staff = [
+            {
+                "index": self.moderator,
+                "name": "moderator",
+                "token": tokens[0],
+                "space": STAGE,
+                "media": opts.browser_like,
+                "publish": True,
+                "watch_counts": True,
+            }
+        ] + [
+            {
+                "index": index,
+                "name": f"speaker-{i + 1}",
+                "token": tokens[1 + i],
+                "space": STAGE,
+                "publish": True,
+            }
+            for i, index in enumerate(self.speaker_indices)
+        ]
+        parts = await pool.call_all("media_join", mb.by_worker(staff, pool.count))
+        self.staff_joined = mb.merge_joined(parts)
+        if self.moderator not in self.staff_joined:
             raise ScenarioFailed("the moderator could not join; see the errors in the report")
         sampler = asyncio.get_running_loop().create_task(self._sample_counts(run))
         try:
             await self._ramp(run)
             await asyncio.sleep(1.0)
+            await pool.call_all("media_reset")
+            self.window_start = clock.now()
             await self._activity(run)
             await self._round(run)
+            await self._media_results(run)
         finally:
             sampler.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -165,36 +227,36 @@ class ConferenceScenario:
             await asyncio.sleep(1.0)
 
     async def _ramp(self, run: Run) -> None:
+        """The crowd arrives at --ramp-rate, in index order, with media or without."""
         opts = self.opts
         pool = run.workers
         workers = pool.count
         view = run.view
-        view.add("ramp", opts.signaling_bots + opts.media_bots)
+        view.add("ramp", opts.crowd)
+        staff = len(self.staff_joined)
 
         def on_progress() -> None:
             totals = pool.totals()
-            done = totals.get("joined", 0) + totals.get("failed", 0) - 1
-            view.update("ramp", done, info=f"{totals.get('failed', 0)} failed")
+            failed = totals.get("failed", 0) + totals.get("media_failed", 0)
+            view.update("ramp", totals.get("joined", 0) - staff + failed, info=f"{failed} failed")
             view.update("chat delivered", totals.get("receipts", 0))
             view.update("booth moves", totals.get("moves", 0))
 
         pool.on_progress = on_progress
         async with run.phase("ramp") as entry:
             start_at = clock.now() + 0.5
+            interval = 1.0 / opts.ramp_rate
             per_worker = max(1, math.ceil(opts.concurrency / workers))
+            plain = [i for i in range(opts.crowd) if i not in self.media_crowd]
             ramp = pool.call_all(
                 "ramp",
                 [
                     {
-                        "clients": [
-                            (i, f"bot-{i:05d}")
-                            for i in range(opts.signaling_bots)
-                            if i % workers == w
-                        ],
+                        "clients": [(i, f"bot-{i:05d}") for i in plain if i % workers == w],
                         "space_id": STAGE,
                         "concurrency": per_worker,
                         "start_at": start_at,
-                        "interval": 1.0 / opts.ramp_rate,
+                        "interval": interval,
                         "timeout": 60.0,
                         "source_addresses": source_addresses(run.base_url, opts.source_addresses),
                     }
@@ -203,20 +265,23 @@ class ConferenceScenario:
             )
             media = [
                 {
-                    "index": self.media_first + i,
-                    "name": f"camera-{i + 1:02d}",
+                    "index": i,
+                    "name": f"camera-{i:05d}",
                     "space": STAGE,
                     "publish": True,
+                    "at": start_at + i * interval,
                 }
-                for i in range(opts.media_bots)
+                for i in sorted(self.media_crowd)
             ]
-            media_join = pool.call_all("media_join", mb.by_worker(media, workers))
+            media_join = pool.call_all(
+                "media_join",
+                [{**args, "concurrency": per_worker} for args in mb.by_worker(media, workers)],
+            )
             self.ramp, self.media_joins = await asyncio.gather(ramp, media_join)
             self.joined = sorted(mb.chain(self.ramp, "joined"))
             self.media_joined = mb.merge_joined(self.media_joins)
-            self.media_joined.pop(self.moderator, None)
             entry["joined"] = len(self.joined) + len(self.media_joined)
-        if not self.joined:
+        if not self.crowd_joined:
             raise ScenarioFailed("no bot could join; see the errors in the report")
 
     async def _activity(self, run: Run) -> None:
@@ -226,20 +291,25 @@ class ConferenceScenario:
         view = run.view
         rng = random.Random(7)
         start = clock.now() + 1.0
+        crowd = self.crowd_joined
+        # Promotions go to media bots, which raise their hand first.
+        self.candidates = sorted(self.media_joined)[: opts.promotions]
         # Booth visits: evenly spread, booths taken in turn, visitors drawn from the crowd.
-        visitors = rng.sample(self.joined, min(opts.booth_visits, len(self.joined)))
+        pool_of_visitors = [b for b in crowd if b not in set(self.candidates)]
+        visitors = rng.sample(pool_of_visitors, min(opts.booth_visits, len(pool_of_visitors)))
         visit_gap = max(0.0, opts.seconds - opts.booth_stay - 2.0) / max(1, len(visitors))
         visits = [
             (bot, BOOTHS[k % len(BOOTHS)], start + k * visit_gap, opts.booth_stay, STAGE)
             for k, bot in enumerate(visitors)
         ]
         # Chat: one sender per message where possible.
-        senders = spread(self.joined, min(opts.chat_messages, len(self.joined)))
+        senders = spread(crowd, min(opts.chat_messages, len(crowd)))
         plan = chat_plan(senders, opts.chat_messages, opts.seconds - 2.0, start)
-        hand_bots = spread([b for b in self.joined if b not in set(visitors)], opts.hands, 0.5)
+        busy = set(visitors) | set(self.candidates)
+        hand_bots = spread([b for b in crowd if b not in busy], opts.hands, 0.5)
+        self.hands_asked = len(hand_bots)
         view.add("booth moves", 2 * len(visits))
-        view.add("chat delivered", opts.chat_messages * (len(self.joined) + len(self.media_joined)))
-        await pool.call_all("media_reset")
+        view.add("chat delivered", opts.chat_messages * (self.everyone_joined - 1))
         async with run.phase("activity") as entry:
             visiting = pool.call_all(
                 "visit",
@@ -255,24 +325,26 @@ class ConferenceScenario:
                 visiting, chatting, hands, promoting
             )
             sent = sum(len(part["sent_index"]) for part in self.sends)
-            receivers = len(self.joined) + len(
-                self.media_joined
-            )  # and the moderator, less the sender
-            self.expected_receipts = sent * receivers
+            # Every message reaches everyone but its sender.
+            self.expected_receipts = sent * (self.everyone_joined - 1)
             deadline = time.monotonic() + 20.0
             while time.monotonic() < deadline:
                 if pool.totals().get("receipts", 0) >= self.expected_receipts:
                     break
                 await asyncio.sleep(0.2)
             self.chat = await pool.call_all("chat_results")
-            self.window_s = clock.now() - start
-            self.media_results = await pool.call_all(
-                "media_results",
-                [{"appearances": self.promotions} for _ in range(workers)],
-            )
             entry["chat_messages"] = sent
             entry["booth_visits"] = len(visits)
             entry["promotions"] = len(self.promotions)
+
+    async def _media_results(self, run: Run) -> None:
+        """Media over activity and round, taken once everyone is back on the stage."""
+        pool = run.workers
+        await asyncio.sleep(LIVE_WITHIN_S)  # the stage's slots settle after the round
+        self.window_s = clock.now() - self.window_start
+        self.media_results = await pool.call_all(
+            "media_results", [{"appearances": self.promotions} for _ in range(pool.count)]
+        )
 
     async def _hands_later(self, run: Run, bots: list[int], at: float) -> list[dict[str, Any]]:
         await asyncio.sleep(max(0.0, at - clock.now()))
@@ -287,7 +359,7 @@ class ConferenceScenario:
         opts = self.opts
         pool = run.workers
         workers = pool.count
-        cameras = sorted(self.media_joined)
+        cameras = self.candidates
         if not cameras or not opts.promotions:
             return
         every = (opts.seconds - 2.0) / opts.promotions
@@ -316,8 +388,7 @@ class ConferenceScenario:
         opts = self.opts
         pool = run.workers
         worker = self.moderator % pool.count
-        people = len(self.joined) + len(self.media_joined)
-        capacity = math.ceil(people / opts.rooms) + 10
+        capacity = math.ceil(self.everyone_joined / opts.rooms) + 10
         async with run.phase("round") as entry:
             before = await pool.call(worker, "latest_counts")
             sent = await pool.call(
@@ -386,8 +457,11 @@ class ConferenceScenario:
                 totals[key] = totals.get(key, 0) + value
         metrics["clip"] = self.clip_info
         metrics["participants"] = opts.participants
-        metrics["joined"] = len(self.joined) + len(self.media_joined) + 1
-        metrics["media_bots_joined"] = len(self.media_joined)
+        metrics["joined"] = self.everyone_joined
+        metrics["media_bots"] = len(self.media_crowd) + opts.speakers + int(opts.browser_like)
+        metrics["media_bots_joined"] = len(self.media_joined) + sum(
+            1 for i in self.staff_joined if i != self.moderator or opts.browser_like
+        )
         metrics["join_latency_ms"] = summary_ms(mb.chain(self.ramp, "join_ack_s"))
         metrics["join_snapshot_latency_ms"] = summary_ms(mb.chain(self.ramp, "join_snapshot_s"))
         metrics["connect_latency_ms"] = summary_ms(mb.chain(self.ramp, "connect_s"))
@@ -417,6 +491,13 @@ class ConferenceScenario:
         metrics["promotion_first_packet_ms"] = packets
         if self.media_results:
             metrics.update(mb.loss_figures(self.media_results, self.window_s))
+            metrics.update(mb.viewer_figures(self.media_results))
+        # Back on the stage, every media bot receives every speaker (a speaker the others).
+        viewers = len(self.media_joined) + int(
+            opts.browser_like and self.moderator in self.staff_joined
+        )
+        speakers = sum(1 for i in self.speaker_indices if i in self.staff_joined)
+        metrics["live_streams_expected"] = 2 * speakers * (viewers + speakers - 1)
         metrics["round"] = self.round
         metrics.update(mb.resource_metrics(run, ("ramp", "activity", "round")))
         run.report.series["latency_events"] = {
@@ -441,6 +522,77 @@ class ConferenceScenario:
         mb.limit_notes(run, ("ramp", "activity", "round"))
         mb.draw_plots(run, self.name)
 
+    def demand(self) -> Demand:
+        opts = self.opts
+        viewers = opts.media_crowd + int(opts.browser_like)
+        speakers = opts.speakers
+        stage = 2 * speakers * (viewers + speakers - 1)
+        per_room = math.ceil((viewers + speakers) / opts.rooms)
+        rooms = opts.rooms * 2 * per_room * min(9, per_room - 1)
+        return Demand(
+            publishers=viewers + speakers,
+            streams=max(stage, rooms),
+            clients=opts.participants,
+        )
+
+    def judge(self, run: Run, verdict: Verdict) -> None:
+        opts = self.opts
+        metrics = run.report.metrics
+        mb.judge_media(
+            verdict,
+            metrics,
+            self.statuses,
+            bots_asked=opts.participants,
+            bots_joined=self.everyone_joined,
+            max_loss=opts.max_loss,
+            max_freeze_s=opts.max_freeze_s,
+        )
+        receipts = metrics.get("chat_receipts", 0)
+        expected = metrics.get("chat_receipts_expected", 0)
+        if opts.chat_messages:
+            verdict.check(
+                "chat receipts",
+                f"{receipts:,} / {expected:,}",
+                expected > 0 and receipts >= expected,
+                f"chat messages were lost: {receipts:,} of {expected:,} receipts",
+            )
+        moves, failed = metrics.get("moves", 0), metrics.get("moves_failed", 0)
+        verdict.check(
+            "booth moves failed",
+            f"{failed} of {moves + failed}",
+            failed == 0,
+            f"{failed} booth moves failed",
+        )
+        hands = metrics.get("hands", 0)
+        verdict.check(
+            "hands that saw their place",
+            f"{hands} / {self.hands_asked}",
+            hands >= self.hands_asked,
+            f"{self.hands_asked - hands} raised hands never saw their place in the queue",
+        )
+        promoted = metrics.get("promotions", 0)
+        wanted = min(opts.promotions, len(self.media_joined)) if opts.promotions else 0
+        verdict.check(
+            "promotions",
+            f"{promoted} / {wanted}",
+            promoted >= wanted,
+            f"only {promoted} of {wanted} promotions went through",
+        )
+        rnd = metrics.get("round") or {}
+        back = rnd.get("open_to_back_on_stage_s")
+        verdict.check(
+            "round: everyone back on the stage",
+            "-" if back is None else f"after {back:.1f} s",
+            back is not None,
+            "the round did not bring everyone back to the stage",
+        )
+        if opts.media_crowd < opts.crowd:
+            verdict.warnings.append(
+                f"{opts.crowd - opts.media_crowd:,} of {opts.participants:,} participants had "
+                "no media: browsers publish camera and microphone and receive their space's "
+                "slots, so this run was kinder to the server than they are"
+            )
+
     def summary_rows(self, metrics: dict[str, Any]) -> list[tuple[str, str]]:
         rnd = metrics.get("round") or {}
         return [
@@ -448,7 +600,10 @@ class ConferenceScenario:
                 "participants joined / asked",
                 f"{metrics.get('joined', 0):,} / {self.opts.participants:,}",
             ),
-            ("media bots joined", format_number(metrics.get("media_bots_joined"))),
+            (
+                "media bots joined / asked",
+                f"{metrics.get('media_bots_joined', 0):,} / {metrics.get('media_bots', 0):,}",
+            ),
             ("ramp (s)", format_number(metrics.get("ramp_duration_s"))),
             ("--", ""),
             ("latency, ms", "p50 / p95 / p99 / max"),

@@ -16,8 +16,9 @@ from typing import Any
 from loadtest.console import format_number
 from loadtest.media import Clip, ClipSettings, encode_clip
 from loadtest.runner import Run, ScenarioFailed
-from loadtest.stats import summary_ms
+from loadtest.stats import percentile, summary_ms
 from loadtest.target import podium_command
+from loadtest.verdict import Verdict, connection_check, websocket_drops
 
 MEDIA_FLEET = "loadtest.media:MediaFleet"
 # The spawned server announces loopback ICE candidates (bots connect on 127.0.0.1).
@@ -137,11 +138,110 @@ def loss_figures(results: list[dict[str, Any]], seconds: float) -> dict[str, Any
         if seconds > 0
         else None,
         "receiving_streams": sum(r["slots"] for r in results),
-        # Streams with a packet in the last 2 s when the window closed: a stream that stopped
-        # (a publisher whose connection failed) loses nothing by sequence numbers.
-        "live_streams_at_end": sum(r.get("live", 0) for r in results),
+        # Streams with a packet in the last 2 s when the window closed, whoever they show: a
+        # stream that stopped (a publisher whose connection failed) loses nothing by sequence
+        # numbers.
+        "streams_with_recent_packets": sum(r.get("live", 0) for r in results),
         "bots_with_loss": sum(1 for r in results for b in r["per_bot"] if b[1] > b[2]),
     }
+
+
+def viewer_figures(results: list[dict[str, Any]]) -> dict[str, Any]:
+    """What the viewers saw at the end of the window and on the way: streams the server said
+    a slot carries and whether they flowed, who went silent for how many viewers, failed
+    media connections, and frozen tiles per bot."""
+    dead: dict[tuple[str, str, str], int] = {}
+    for part in results:
+        for _index, pid, name, kind in part.get("dead", []):
+            dead[(pid, name, kind)] = dead.get((pid, name, kind), 0) + 1
+    failures: dict[str, int] = {}
+    for part in results:
+        for _index, which, why, _when, side in part.get("failures", []):
+            key = f"{which} {why}" if side == "client" else f"{which} {why} (server said)"
+            failures[key] = failures.get(key, 0) + 1
+    frozen = [row[5] for part in results for row in part["per_bot"] if len(row) > 5]
+    longest = [row[6] for part in results for row in part["per_bot"] if len(row) > 6]
+    return {
+        # Slots the server says show someone (for 2 s or more), and those of them that flow.
+        "streams_assigned_at_end": sum(r.get("assigned", 0) for r in results),
+        "live_streams_at_end": sum(r.get("assigned_live", 0) for r in results),
+        "dead_streams": [
+            {"participant_id": pid, "name": name, "kind": kind, "viewers": viewers}
+            for (pid, name, kind), viewers in sorted(dead.items(), key=lambda kv: -kv[1])
+        ],
+        "media_connection_failures": failures,
+        "frozen_tile_s_per_bot": summary_s(frozen),
+        "bots_with_frozen_tiles": sum(1 for v in frozen if v > 0),
+        "longest_freeze_s": round(max(longest), 3) if longest else 0.0,
+    }
+
+
+def summary_s(values: list[float]) -> dict[str, float] | None:
+    """p50 / p95 / max of per-bot seconds."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    return {
+        "p50": round(percentile(ordered, 50), 3),
+        "p95": round(percentile(ordered, 95), 3),
+        "max": round(ordered[-1], 3),
+    }
+
+
+def judge_media(
+    verdict: Verdict,
+    metrics: dict[str, Any],
+    statuses: list[dict[str, Any]],
+    *,
+    bots_asked: int,
+    bots_joined: int,
+    max_loss: float,
+    max_freeze_s: float,
+) -> None:
+    """The pass criteria every media scenario shares."""
+    verdict.check(
+        "bots joined",
+        f"{bots_joined:,} / {bots_asked:,}",
+        bots_joined >= bots_asked,
+        f"{bots_asked - bots_joined:,} of {bots_asked:,} bots could not join",
+    )
+    expected = metrics.get("live_streams_expected", 0)
+    live = metrics.get("live_streams_at_end", 0)
+    dead = metrics.get("dead_streams") or []
+    named = ", ".join(f"{d['name']} {d['kind']} ({d['viewers']} viewers)" for d in dead[:6])
+    if len(dead) > 6:
+        named += f" and {len(dead) - 6} more"
+    reason = f"{expected - live:,} of {expected:,} streams that should flow at the end did not"
+    if named:
+        reason += f"; silent: {named}"
+    if expected > live and not dead:
+        reason += " (the server never routed them)"
+    verdict.check("streams flowing at end", f"{live:,} / {expected:,}", live >= expected, reason)
+    drops = websocket_drops(statuses)
+    metrics["connections"] = drops
+    failures = metrics.get("media_connection_failures") or {}
+    connection_check(verdict, {"websocket": drops["ws_drops"], **failures})
+    logged = (metrics.get("server_log") or {}).get("ice_consent_expired")
+    if logged and not verdict.checks[-1].ok:
+        verdict.checks[-1].reason += f" (server.log: {logged} ICE consent expiries)"
+    loss = metrics.get("loss_ratio")
+    verdict.check(
+        "packet loss",
+        "-" if loss is None else f"{100 * loss:.3f}% (max {100 * max_loss:g}%)",
+        loss is not None and loss <= max_loss,
+        "no media was measured"
+        if loss is None
+        else f"packet loss {100 * loss:.3f}% is over --max-loss {100 * max_loss:g}%",
+    )
+    longest = metrics.get("longest_freeze_s", 0.0)
+    frozen = metrics.get("bots_with_frozen_tiles", 0)
+    verdict.check(
+        "longest frozen tile",
+        f"{longest:.1f} s (max {max_freeze_s:g} s)",
+        longest <= max_freeze_s,
+        f"a tile went {longest:.1f} s without media ({frozen} bots saw frozen tiles); "
+        f"over --max-freeze {max_freeze_s:g} s",
+    )
 
 
 def latency_events(results: list[dict[str, Any]], t0: float) -> list[list[Any]]:

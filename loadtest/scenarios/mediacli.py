@@ -11,6 +11,7 @@ from typing import Any
 from loadtest.cliargs import non_negative_int, positive_float, positive_int
 from loadtest.media import ClipSettings
 from loadtest.runner import Scenario
+from loadtest.verdict import MAX_FREEZE_S, MAX_LOSS
 
 Builder = Callable[[argparse.Namespace], Scenario]
 
@@ -29,6 +30,31 @@ def _clip_options(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="with --url: the server's token secret (for moderator and speaker tokens)",
     )
+
+
+def _criteria_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("pass criteria (the run exits non-zero when one fails)")
+    group.add_argument(
+        "--max-loss",
+        type=_ratio,
+        default=MAX_LOSS,
+        help=f"largest packet loss ratio that passes (default {MAX_LOSS:g}, i.e. 0.5%%)",
+    )
+    group.add_argument(
+        "--max-freeze",
+        type=positive_float,
+        default=MAX_FREEZE_S,
+        metavar="SECONDS",
+        help="longest a tile may go without media while it shows someone "
+        f"(default {MAX_FREEZE_S:g})",
+    )
+
+
+def _ratio(text: str) -> float:
+    value = float(text)
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"expected a ratio between 0 and 1, got {text}")
+    return value
 
 
 def clip_settings(args: argparse.Namespace) -> ClipSettings:
@@ -57,7 +83,15 @@ def add_parsers(sub: Any, common: argparse.ArgumentParser) -> set[str]:
     stage_parser.add_argument("--promote-every", type=positive_float, default=d.promote_every)
     stage_parser.add_argument("--hold", type=positive_float, default=d.hold)
     stage_parser.add_argument("--concurrency", type=positive_int, default=d.concurrency)
+    stage_parser.add_argument(
+        "--audience-publish",
+        action=argparse.BooleanOptionalAction,
+        default=d.audience_publish,
+        help="audience bots publish camera and microphone as browsers do (default: yes); "
+        "with --no-audience-publish only the hand raisers do",
+    )
     _clip_options(stage_parser)
+    _criteria_options(stage_parser)
     stage_parser.set_defaults(
         build=lambda a: stage.StageScenario(
             stage.StageOptions(
@@ -68,6 +102,9 @@ def add_parsers(sub: Any, common: argparse.ArgumentParser) -> set[str]:
                 promote_every=a.promote_every,
                 hold=a.hold,
                 concurrency=a.concurrency,
+                audience_publish=a.audience_publish,
+                max_loss=a.max_loss,
+                max_freeze_s=a.max_freeze,
                 secret_file=a.secret_file,
                 clip=clip_settings(a),
             )
@@ -88,6 +125,7 @@ def add_parsers(sub: Any, common: argparse.ArgumentParser) -> set[str]:
     br.add_argument("--move-every", type=positive_float, default=b.move_every)
     br.add_argument("--concurrency", type=positive_int, default=b.concurrency)
     _clip_options(br)
+    _criteria_options(br)
     br.set_defaults(
         build=lambda a: breakouts.BreakoutScenario(
             breakouts.BreakoutOptions(
@@ -96,6 +134,8 @@ def add_parsers(sub: Any, common: argparse.ArgumentParser) -> set[str]:
                 seconds=a.seconds,
                 move_every=a.move_every,
                 concurrency=a.concurrency,
+                max_loss=a.max_loss,
+                max_freeze_s=a.max_freeze,
                 clip=clip_settings(a),
             )
         )
@@ -110,7 +150,26 @@ def add_parsers(sub: Any, common: argparse.ArgumentParser) -> set[str]:
     )
     c = conference.ConferenceOptions()
     conf.add_argument("--participants", type=positive_int, default=c.participants)
-    conf.add_argument("--media-bots", type=non_negative_int, default=c.media_bots)
+    conf.add_argument(
+        "--browser-like",
+        action=argparse.BooleanOptionalAction,
+        default=c.browser_like,
+        help="every participant publishes and receives media as the web client does "
+        "(default: yes); --no-browser-like gives media to --media-bots of them (default 4)",
+    )
+    conf.add_argument(
+        "--media-bots",
+        type=non_negative_int,
+        default=c.media_bots,
+        help="participants (besides moderator and speakers) with media; the others are "
+        "websocket clients only (default: all of them with --browser-like)",
+    )
+    conf.add_argument(
+        "--speakers",
+        type=non_negative_int,
+        default=c.speakers,
+        help=f"speakers publishing on the stage's seats (default {c.speakers})",
+    )
     conf.add_argument("--chat-messages", type=non_negative_int, default=c.chat_messages)
     conf.add_argument("--booth-visits", type=non_negative_int, default=c.booth_visits)
     conf.add_argument("--promotions", type=non_negative_int, default=c.promotions)
@@ -119,11 +178,16 @@ def add_parsers(sub: Any, common: argparse.ArgumentParser) -> set[str]:
     conf.add_argument("--seconds", type=positive_float, default=c.seconds)
     conf.add_argument("--ramp-rate", type=positive_float, default=c.ramp_rate)
     _clip_options(conf)
+    _criteria_options(conf)
     conf.set_defaults(
         build=lambda a: conference.ConferenceScenario(
             conference.ConferenceOptions(
                 participants=a.participants,
                 media_bots=a.media_bots,
+                browser_like=a.browser_like,
+                speakers=a.speakers,
+                max_loss=a.max_loss,
+                max_freeze_s=a.max_freeze,
                 chat_messages=a.chat_messages,
                 booth_visits=a.booth_visits,
                 promotions=a.promotions,

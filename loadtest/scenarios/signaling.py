@@ -28,9 +28,11 @@ import aiohttp
 import numpy as np
 
 from loadtest import clock
+from loadtest.capacity import Demand
 from loadtest.console import format_ms, format_number
 from loadtest.runner import Run, ScenarioFailed
 from loadtest.stats import ratio, summary_ms
+from loadtest.verdict import Verdict, connection_check, websocket_drops
 
 # The server allows 5 chat messages per second per participant, with bursts of 10.
 SERVER_CHAT_RATE = 5.0
@@ -344,11 +346,57 @@ class SignalingScenario:
             for code, count in status.get("closed", {}).items():
                 closed[code] = closed.get(code, 0) + count
         metrics["sockets_closed_by_server"] = closed
+        metrics["connections"] = websocket_drops(self.statuses)
         for status in self.statuses:
             for error in status.get("errors", []):
                 report.error(error)
         report.series["chat_messages"] = per_message_series(per_message, self.chat_started)
         self._notes(run)
+
+    measured_phases = ("ramp", "chat", "hands")
+
+    def demand(self) -> Demand:
+        return Demand(clients=self.opts.clients)
+
+    def judge(self, run: Run, verdict: Verdict) -> None:
+        """Everyone joined, every chat message reached everyone, every hand saw its place,
+        and no websocket dropped."""
+        metrics = run.report.metrics
+        opts = self.opts
+        joined = metrics.get("clients_joined", 0)
+        verdict.check(
+            "clients joined",
+            f"{joined:,} / {opts.clients:,}",
+            joined == opts.clients,
+            f"{opts.clients - joined:,} of {opts.clients:,} clients could not join",
+        )
+        if opts.chat_messages:
+            receipts = metrics.get("chat_receipts", 0)
+            expected = metrics.get("chat_receipts_expected", 0)
+            verdict.check(
+                "chat receipts",
+                f"{receipts:,} / {expected:,}",
+                expected > 0 and receipts >= expected,
+                f"chat messages were lost: {receipts:,} of {expected:,} receipts",
+            )
+            refused = metrics.get("chat_refused", 0)
+            verdict.check(
+                "chat messages refused",
+                f"{refused:,}",
+                refused == 0,
+                f"the server refused {refused:,} chat messages",
+            )
+        if opts.hands:
+            asked = len(spread(self.joined, opts.hands, offset=0.5))
+            hands = metrics.get("hands", 0)
+            verdict.check(
+                "hands that saw their place",
+                f"{hands} / {asked}",
+                hands == asked,
+                f"{asked - hands} of {asked} raised hands never saw their place in the queue",
+            )
+        drops = metrics.get("connections") or {}
+        connection_check(verdict, {"websocket": drops.get("ws_drops", 0)})
 
     def _counters(self) -> dict[str, int]:
         totals: dict[str, int] = {}
