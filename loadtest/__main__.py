@@ -25,17 +25,7 @@ from loadtest.scenarios.mediacli import add_parsers as add_media_parsers
 from loadtest.scenarios.signaling import SignalingOptions, SignalingScenario
 from loadtest.target import TargetError, target_url
 
-EXIT_USAGE = 2
 TOKEN_ENV = "PODIUM_LOADTEST_TOKEN"
-
-# Scenarios planned but not built yet; listed so `-h` shows the whole plan.
-PLANNED = {
-    "conference": "the summit: ramp to 1,400, booths, chat, hands and promotions, a round",
-    "stage": "publishers on a stage and N audience media bots",
-    "breakouts": "R rooms x P media participants, with moves between rooms",
-    "forwarding": "SFU benchmark: forwarded packets per second",
-    "switching": "SFU benchmark: slot re-pointing under load",
-}
 
 
 def _env_pair(text: str) -> tuple[str, str]:
@@ -286,13 +276,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sig.set_defaults(build=_signaling)
 
-    media = add_media_parsers(sub, common)
+    add_media_parsers(sub, common)
     _agent_parser(sub)
-    for name, text in PLANNED.items():
-        if name in media:
-            continue
-        planned = sub.add_parser(name, help=f"(not yet available) {text}", add_help=False)
-        planned.set_defaults(build=None)
     return parser
 
 
@@ -317,27 +302,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run a scenario; returns the process exit status (0: the run completed)."""
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
-    # Options of planned scenarios are not known yet: parse leniently, then insist.
-    args, unknown = parser.parse_known_args(argv)
+    args = parser.parse_args(argv)
     if getattr(args, "agent", None) is not None:
-        if unknown:
-            parser.error(f"unrecognized arguments: {' '.join(unknown)}")
         agent_code: int = args.agent(parser, args)
         return agent_code
     if getattr(args, "bench", None) is not None:
-        if unknown:
-            parser.error(f"unrecognized arguments: {' '.join(unknown)}")
         code: int = args.bench(args)
         return code
-    build: Callable[[argparse.Namespace], Scenario] | None = args.build
-    if build is None:
-        print(
-            f"scenario {args.scenario!r} is not yet available; available: signaling",
-            file=sys.stderr,
-        )
-        return EXIT_USAGE
-    if unknown:
-        parser.error(f"unrecognized arguments: {' '.join(unknown)}")
+    build: Callable[[argparse.Namespace], Scenario] = args.build
     try:
         scenario = build(args)
         url = target_url(args.url) if args.url else None

@@ -690,6 +690,9 @@ class MediaFleet(BotFleet):
         self, settings: dict[str, Any], video: list[bytes], audio: list[bytes]
     ) -> int:
         """Keep the clip (encoded once, by the coordinator) this process replays."""
+        # Import aiortc now rather than at the first bot's negotiation: an import inside a
+        # measured phase stalls the event loop for a good part of a second.
+        _replay_track_class()
         if is_loopback_url(self.base_url):
             use_loopback_ice()
         self.clip = Clip(settings=ClipSettings(**settings), video=video, audio=audio)

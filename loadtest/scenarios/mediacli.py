@@ -64,8 +64,8 @@ def clip_settings(args: argparse.Namespace) -> ClipSettings:
     )
 
 
-def add_parsers(sub: Any, common: argparse.ArgumentParser) -> set[str]:
-    """Add the media scenarios' sub-commands; returns their names."""
+def add_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
+    """Add the media scenarios' and the SFU benchmarks' sub-commands."""
     from loadtest.scenarios import breakouts, conference, forwarding, stage
 
     stage_parser = sub.add_parser(
@@ -219,7 +219,6 @@ def add_parsers(sub: Any, common: argparse.ArgumentParser) -> set[str]:
         bench.add_argument("--report", type=Path, default=None, metavar="DIR")
         bench.add_argument("--timeout", type=positive_float, default=600.0)
         bench.set_defaults(build=None, bench=_run_bench)
-    return {"stage", "breakouts", "conference", "forwarding", "switching"}
 
 
 def _run_bench(args: argparse.Namespace) -> int:
