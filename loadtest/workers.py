@@ -392,7 +392,6 @@ class WorkerPool:
                     self._add(HostLink(host, index))
                 host.attach(functools.partial(self._deliver_from, host.first_worker))
         self.count = len(self._links)
-        self.counters.extend({} for _ in range(self.count - len(self.counters)))
         try:
             async with asyncio.timeout(timeout):
                 self.pids = list(await asyncio.gather(*self._ready))
@@ -400,8 +399,12 @@ class WorkerPool:
             raise WorkerFailed(f"bot workers did not start within {timeout:.0f} s") from exc
 
     def _add(self, link: WorkerLink) -> None:
+        """Register a worker; its messages may arrive from now on (an agent's backlog is
+        handed over as soon as it is attached)."""
         assert self._loop is not None
         self._links.append(link)
+        if len(self.counters) < len(self._links):
+            self.counters.append({})
         self._ready.append(self._loop.create_future())
         self._ended.append(asyncio.Event())
 
