@@ -9,9 +9,12 @@ browser does. Nobody decodes these streams, so a looped clip is as good as a liv
 
 Receiving: packets of the subscribe connection are taken in the socket callback, before
 aiortc's asynchronous receive path: the RTP header of SRTP is in clear, so counting needs no
-decryption; video packets are decrypted (one C call) to see where keyframes start. Per slot
-(SSRC from the server's offer): packets, bytes, sequence gaps (loss) and the arrival of each
-VP8 keyframe, with no jitter buffer and no decoder.
+decryption; video and retransmission packets are decrypted (one C call) to see where
+keyframes start and which lost packet a retransmission repairs. Per slot (SSRC from the
+server's offer): packets, bytes, sequence gaps (loss, less what retransmissions repaired)
+and the arrival of each VP8 keyframe, with no jitter buffer and no decoder. Like a browser,
+each bot asks again for lost video packets (NACK) and sends a receiver report and a bandwidth
+estimate (REMB) once a second.
 
 aiortc internals used here (small, all in this module):
 - ``RTCRtpSender._RTCRtpSender__force_keyframe``: set when a PLI/FIR arrives; the replay
@@ -21,7 +24,11 @@ aiortc internals used here (small, all in this module):
 - ``RTCDtlsTransport._rx_srtp`` (the SRTP session), ``RTCIceTransport._connection`` and its
   ``_protocols``: each local socket's ``datagram_received`` is wrapped on the subscribe
   connection.
-- ``RTCRtpReceiver.receive``: replaced on subscribe receivers so no decoder thread starts.
+- ``RTCRtpReceiver.receive``: replaced on subscribe receivers so no decoder thread starts;
+  ``aiortc.rtcrtpreceiver.RemoteBitrateEstimator``: replaced in bot processes, as those
+  receivers never see a packet.
+- ``RTCDtlsTransport._send_rtp`` and ``RTCRtpSender._ssrc``: the bots' own RTCP on the
+  subscribe connection (receiver reports, REMB, NACK), as a browser sends it.
 - ``aioice.ice.get_host_addresses``: returns 127.0.0.1 in bot processes (loopback ICE; aioice
   leaves loopback out of its own choice).
 """
@@ -34,6 +41,7 @@ import contextlib
 import fractions
 import logging
 import math
+import random
 import socket
 import struct
 from array import array
@@ -57,6 +65,12 @@ _MAX_KEYFRAMES_KEPT = 2000
 _RECEIVE_BUFFER = 1 << 20
 # A slot that should carry someone and went this long without a packet shows a frozen tile.
 STALL_GAP_S = 1.0
+# Sequence numbers remembered as missing per stream, for NACKs and their repairs.
+MAX_MISSING = 1000
+# A browser reports to each sender once a second (receiver reports and its bandwidth
+# estimate, REMB) and asks again for lost video packets (NACK) within milliseconds.
+REPORT_EVERY_S = 1.0
+NACK_EVERY_S = 0.02
 # A stream is alive when its latest packet is at most this old.
 LIVE_WITHIN_S = 2.0
 
@@ -196,6 +210,23 @@ def _replay_track_class() -> type[Any]:
     return ReplayTrack
 
 
+class _NoEstimator:
+    """Stands in for aiortc's receive-side bandwidth estimator, which bots never feed."""
+
+
+def skip_receive_estimators() -> None:
+    """Receivers of this process create no bandwidth estimator.
+
+    aiortc builds one per video receiver (a 3 ms table each, 27 ms per subscribe connection
+    of 9 video slots), all in one go when the server's offer is applied: a burst of joins
+    would stall a bot process for that alone. Bots read packets in the socket callback, so
+    the receivers never see a packet; the bots send their own estimate (REMB).
+    """
+    import aiortc.rtcrtpreceiver
+
+    aiortc.rtcrtpreceiver.RemoteBitrateEstimator = _NoEstimator  # type: ignore[assignment,misc]
+
+
 def use_loopback_ice() -> None:
     """ICE candidates on 127.0.0.1 only, for every connection of this process."""
     import aioice.ice
@@ -212,33 +243,76 @@ def use_loopback_ice() -> None:
 class SeqTracker:
     """Loss of one RTP stream from its sequence numbers: expected vs received.
 
-    Sequence numbers wrap at 2**16; they are extended to a growing counter. A late (reordered)
-    packet older than the first one seen extends the range back.
+    Sequence numbers wrap at 2**16; they are extended to a growing counter. The numbers a
+    packet skips are kept as missing (the most recent MAX_MISSING) until a late packet or a
+    retransmission fills them; a duplicate counts once. A late packet older than the first
+    one seen extends the range back.
     """
 
-    __slots__ = ("first", "highest", "last", "longest_stall", "received", "stalled")
+    __slots__ = (
+        "first",
+        "highest",
+        "last",
+        "longest_stall",
+        "missing",
+        "received",
+        "repaired",
+        "stalled",
+    )
 
     def __init__(self) -> None:
         self.first = -1
         self.highest = -1
         self.received = 0
+        self.repaired = 0  # of which retransmissions
+        self.missing: dict[int, None] = {}  # extended numbers skipped, oldest first
         self.last = 0.0  # arrival time of the latest packet (set by the caller)
         # Seconds the stream went without packets while it should have carried someone.
         self.stalled = 0.0
         self.longest_stall = 0.0
 
-    def add(self, seq: int) -> None:
-        self.received += 1
+    def add(self, seq: int) -> int:
+        """Count a packet; returns how many numbers it skipped (a gap to ask again for)."""
         if self.highest < 0:
             self.first = self.highest = seq
-            return
+            self.received = 1
+            return 0
         delta = (seq - self.highest) & 0xFFFF
+        if delta == 0:
+            return 0  # a duplicate
         if delta < 0x8000:
+            skipped = delta - 1
+            if skipped:
+                missing = self.missing
+                for extended in range(
+                    self.highest + 1, self.highest + 1 + min(skipped, MAX_MISSING)
+                ):
+                    missing[extended] = None
+                while len(missing) > MAX_MISSING:
+                    del missing[next(iter(missing))]
             self.highest += delta
-        else:
-            extended = self.highest - ((self.highest - seq) & 0xFFFF)
-            if extended < self.first:
-                self.first = extended
+            self.received += 1
+            return skipped
+        extended = self.highest - ((self.highest - seq) & 0xFFFF)
+        if extended < self.first:
+            self.first = extended
+            self.received += 1
+        elif extended in self.missing:
+            del self.missing[extended]
+            self.received += 1
+        return 0
+
+    def repair(self, seq: int) -> bool:
+        """A retransmission of ``seq`` arrived: it counts if that number was missing."""
+        if self.highest < 0:
+            return False
+        extended = self.highest - ((self.highest - seq) & 0xFFFF)
+        if extended not in self.missing:
+            return False
+        del self.missing[extended]
+        self.received += 1
+        self.repaired += 1
+        return True
 
     @property
     def expected(self) -> int:
@@ -284,10 +358,10 @@ def vp8_keyframe_start(packet: bytes | memoryview) -> bool:
     return not packet[offset] & 0x01
 
 
-def ssrc_mids(sdp: str) -> tuple[dict[int, str], set[int]]:
-    """Media SSRC -> mid from an SDP, and the SSRCs of retransmission (RTX) streams."""
+def ssrc_mids(sdp: str) -> tuple[dict[int, str], dict[int, int]]:
+    """Media SSRC -> mid from an SDP, and retransmission (RTX) SSRC -> its media SSRC."""
     mids: dict[int, str] = {}
-    rtx: set[int] = set()
+    rtx: dict[int, int] = {}
     mid = ""
     for line in sdp.splitlines():
         if line.startswith("m="):
@@ -296,7 +370,9 @@ def ssrc_mids(sdp: str) -> tuple[dict[int, str], set[int]]:
             mid = line[6:].strip()
         elif line.startswith("a=ssrc-group:FID"):
             parts = line.split()
-            rtx.update(int(s) for s in parts[2:])
+            if len(parts) >= 3:
+                media = int(parts[1])
+                rtx.update((int(s), media) for s in parts[2:])
         elif line.startswith("a=ssrc:"):
             ssrc = int(line[7:].split()[0])
             mids.setdefault(ssrc, mid)
@@ -370,6 +446,15 @@ class MediaPeer:
         self.subscribe_pc: Any = None
         self.ssrc_mid: dict[int, str] = {}
         self.mid_ssrc: dict[str, int] = {}
+        self.rtx_media: dict[int, int] = {}
+        # Feedback as a browser sends it: video sequence numbers to ask again for (NACK), by
+        # SSRC, and what each stream had received at the last receiver report.
+        self.nacks: dict[int, list[int]] = {}
+        self.reported: dict[int, tuple[int, int]] = {}
+        self.next_report = 0.0
+        self.reported_at = 0.0
+        self.bytes_reported = 0
+        self.feedback_sent = 0
         self.video_mids: set[str] = set()
         self.trackers: dict[int, SeqTracker] = {}
         self.bytes = 0
@@ -480,7 +565,11 @@ class MediaPeer:
         else:
             await client.request(p.MediaSubscribe(), timeout=30.0)
         offer = await offer_wait
-        self.ssrc_mid, _ = ssrc_mids(offer.sdp)
+        self.ssrc_mid, self.rtx_media = ssrc_mids(offer.sdp)
+        self.nacks.clear()
+        self.reported.clear()
+        # Reports start at a random phase, as browsers joining at different times do.
+        self.next_report = clock.now() + REPORT_EVERY_S * random.random()
         self.mid_ssrc = {mid: ssrc for ssrc, mid in self.ssrc_mid.items()}
         for line_mid, kind in _mid_kinds(offer.sdp):
             if kind == "video":
@@ -522,6 +611,8 @@ class MediaPeer:
         connection = dtls.transport._connection
         count = self._count
         video_ssrcs = {ssrc for ssrc, mid in self.ssrc_mid.items() if mid in self.video_mids}
+        rtx_ssrcs = set(self.rtx_media)
+        repair = self._repair
         for protocol in list(connection._protocols):
             original = protocol.datagram_received
             sock = protocol.transport.get_extra_info("socket") if protocol.transport else None
@@ -538,13 +629,19 @@ class MediaPeer:
                     return
                 if 192 <= data[1] <= 223:  # RTCP packet types 192..223
                     return
-                if len(data) >= 12 and _RTP_HEADER.unpack_from(data)[4] in video_ssrcs:
+                if len(data) < 12:
+                    return
+                ssrc = _RTP_HEADER.unpack_from(data)[4]
+                if ssrc in video_ssrcs or ssrc in rtx_ssrcs:
                     try:
                         data = session.unprotect(data)
                     except Exception:
                         self.decrypt_errors += 1
                         return
-                    count(data, decrypted=True)
+                    if ssrc in rtx_ssrcs:
+                        repair(data, ssrc)
+                    else:
+                        count(data, decrypted=True)
                 else:
                     count(data, decrypted=False)
 
@@ -572,7 +669,13 @@ class MediaPeer:
             if gap > STALL_GAP_S:
                 tracker.stalled += gap
                 tracker.longest_stall = max(tracker.longest_stall, gap)
-        tracker.add(seq)
+        skipped = tracker.add(seq)
+        if skipped and mid in self.video_mids:
+            # A browser asks again for lost video at once (NACK); the SFU answers with RTX.
+            first = tracker.highest - min(skipped, MAX_MISSING)
+            self.nacks.setdefault(ssrc, []).extend(
+                n & 0xFFFF for n in range(first, tracker.highest)
+            )
         tracker.last = now
         self.packets += 1
         self.bytes += len(data)
@@ -584,6 +687,85 @@ class MediaPeer:
                 times.append(now)
         if self.fleet is not None:
             self.fleet.packets += 1
+
+    def _repair(self, data: bytes, rtx_ssrc: int) -> None:
+        """A retransmission (decrypted): its first two payload bytes are the lost packet's
+        sequence number (RFC 4588)."""
+        self.rtx_packets += 1
+        tracker = self.trackers.get(self.rtx_media.get(rtx_ssrc, -1))
+        offset = _payload_offset(data)
+        if tracker is not None and offset is not None and len(data) >= offset + 2:
+            tracker.repair((data[offset] << 8) | data[offset + 1])
+
+    def feedback(self, now: float) -> bytes | None:
+        """The RTCP a browser would send now on the subscribe connection, if any: NACKs for
+        the video packets found missing, and once a second a receiver report for every
+        stream with a REMB estimate (what arrives, with headroom, as a link that keeps up
+        reports)."""
+        if self.subscribe_pc is None or (not self.nacks and now < self.next_report):
+            return None
+        from aiortc.rtp import (
+            RtcpPsfbPacket,
+            RtcpReceiverInfo,
+            RtcpRrPacket,
+            RtcpRtpfbPacket,
+            pack_remb_fci,
+        )
+
+        sender_ssrc = self.subscribe_pc.getTransceivers()[0].sender._ssrc
+        parts: list[bytes] = []
+        for ssrc, lost in self.nacks.items():
+            run: list[int] = []
+            for seq in lost:
+                if run and seq <= run[-1]:  # wrapped: a NACK packet per ascending run
+                    parts.append(bytes(RtcpRtpfbPacket(1, sender_ssrc, ssrc, run)))
+                    run = []
+                run.append(seq)
+            if run:
+                parts.append(bytes(RtcpRtpfbPacket(1, sender_ssrc, ssrc, run)))
+        self.nacks.clear()
+        if now >= self.next_report:
+            elapsed = now - self.reported_at if self.reported_at else REPORT_EVERY_S
+            self.reported_at = now
+            self.next_report = now + REPORT_EVERY_S
+            reports = []
+            for ssrc, tracker in list(self.trackers.items())[:31]:
+                expected, received = self.reported.get(ssrc, (0, 0))
+                interval_expected = tracker.expected - expected
+                interval_lost = max(0, interval_expected - (tracker.received - received))
+                fraction = (interval_lost << 8) // interval_expected if interval_expected else 0
+                self.reported[ssrc] = (tracker.expected, tracker.received)
+                reports.append(
+                    RtcpReceiverInfo(
+                        ssrc=ssrc,
+                        fraction_lost=min(255, fraction),
+                        packets_lost=min(tracker.lost, 0x7FFFFF),
+                        highest_sequence=tracker.highest & 0xFFFFFFFF,
+                        jitter=0,
+                        lsr=0,
+                        dlsr=0,
+                    )
+                )
+            if reports:
+                parts.append(bytes(RtcpRrPacket(sender_ssrc, reports)))
+                received_bps = 8 * (self.bytes - self.bytes_reported) / max(elapsed, 0.1)
+                bitrate = int(max(300_000.0, 1.5 * received_bps))
+                video = [r.ssrc for r in reports if self.ssrc_mid.get(r.ssrc) in self.video_mids]
+                remb = pack_remb_fci(bitrate, video)
+                parts.append(bytes(RtcpPsfbPacket(15, sender_ssrc, 0, remb)))
+            self.bytes_reported = self.bytes
+        if not parts:
+            return None
+        self.feedback_sent += 1
+        return b"".join(parts)
+
+    async def send_feedback(self, now: float) -> None:
+        packet = self.feedback(now)
+        if packet is None or self.closing:
+            return
+        dtls = self.subscribe_pc.getTransceivers()[0].receiver.transport
+        with contextlib.suppress(Exception):  # not connected (yet, or any more)
+            await dtls._send_rtp(packet)
 
     def reset_counters(self) -> None:
         """Start a measuring window: loss and stalls count from here."""
@@ -643,6 +825,18 @@ class MediaPeer:
                     await pc.close()
 
 
+def _payload_offset(packet: bytes) -> int | None:
+    """Where an RTP packet's payload starts (after CSRCs and header extensions)."""
+    if len(packet) < 12:
+        return None
+    offset = 12 + 4 * (packet[0] & 0x0F)
+    if packet[0] & 0x10:
+        if len(packet) < offset + 4:
+            return None
+        offset += 4 + 4 * ((packet[offset + 2] << 8) | packet[offset + 3])
+    return offset if offset <= len(packet) else None
+
+
 async def _no_receive(*args: Any, **kwargs: Any) -> None:
     return None
 
@@ -680,11 +874,21 @@ class MediaFleet(BotFleet):
         self.packets = 0
         self.counts: dict[str, int] = {}
         self.counters.update({"media_bots": 0, "media_failed": 0, "media_packets": 0})
+        self._spawn(self._feedback())
 
     def progress(self) -> dict[str, Any]:
         counters = super().progress()
         counters["media_packets"] = self.packets
         return counters
+
+    async def _feedback(self) -> None:
+        """Send each subscribe connection's RTCP as its browser would (see MediaPeer.feedback)."""
+        while True:
+            await asyncio.sleep(NACK_EVERY_S)
+            now = clock.now()
+            for peer in list(self.peers.values()):
+                if peer.nacks or now >= peer.next_report:
+                    self._spawn(peer.send_feedback(now))
 
     async def prepare_clip(
         self, settings: dict[str, Any], video: list[bytes], audio: list[bytes]
@@ -693,6 +897,7 @@ class MediaFleet(BotFleet):
         # Import aiortc now rather than at the first bot's negotiation: an import inside a
         # measured phase stalls the event loop for a good part of a second.
         _replay_track_class()
+        skip_receive_estimators()
         if is_loopback_url(self.base_url):
             use_loopback_ice()
         self.clip = Clip(settings=ClipSettings(**settings), video=video, audio=audio)
@@ -859,11 +1064,13 @@ class MediaFleet(BotFleet):
     async def media_results(
         self,
         appearances: Sequence[tuple[str, float]] = (),
+        within: float = 30.0,
         observers: Sequence[int] | None = None,
     ) -> dict[str, Any]:
         """Loss since :meth:`media_reset`, what each viewer sees now, connections that failed,
         and for each (participant id, time): how long each bot (all, or ``observers``) took
-        to be told of it and to get its first video packet.
+        to be told of it and to get its first video packet, if within ``within`` seconds
+        (while it was shown: a promoted attendee is shown until demoted).
 
         ``per_bot`` rows: index, packets expected, received, slots receiving, streams flowing,
         seconds of frozen tiles, longest freeze.
@@ -873,7 +1080,10 @@ class MediaFleet(BotFleet):
         dead: list[list[Any]] = []
         failures: list[list[Any]] = []
         now = clock.now()
+        repaired = feedback = 0
         for index, peer in self.peers.items():
+            repaired += sum(t.repaired for t in peer.trackers.values())
+            feedback += peer.feedback_sent
             e, r, s = peer.loss()
             expected, received, slots = expected + e, received + r, slots + s
             total_bytes += peer.bytes
@@ -908,7 +1118,9 @@ class MediaFleet(BotFleet):
             for peer in watchers:
                 if peer.bot.client.participant_id == pid:
                     continue
-                slots_s, packet_s = appearance_latency(peer.changes, peer.keyframes, pid, since)
+                slots_s, packet_s = appearance_latency(
+                    peer.changes, peer.keyframes, pid, since, within
+                )
                 if slots_s is None and packet_s is None:
                     continue
                 latencies.append([pid, since, peer.bot.index, slots_s, packet_s])
@@ -919,6 +1131,8 @@ class MediaFleet(BotFleet):
             "live": live,
             "assigned": assigned,
             "assigned_live": assigned_live,
+            "repaired": repaired,
+            "feedback_packets": feedback,
             "dead": dead,
             "failures": failures,
             "bytes": total_bytes,

@@ -170,6 +170,7 @@ class BreakoutScenario:
                             w,
                             "media_results",
                             appearances=[move],
+                            within=opts.move_every,
                             observers=[i for i in watchers if i % workers == w],
                         )
                         for w in range(workers)
@@ -243,6 +244,9 @@ class BreakoutScenario:
             bots_joined=len(self.joined),
             max_loss=opts.max_loss,
             max_freeze_s=opts.max_freeze_s,
+        )
+        mb.appearance_check(
+            verdict, run.report.series.get("latency_events", {}).get("rows", []), "move"
         )
 
     def summary_rows(self, metrics: dict[str, Any]) -> list[tuple[str, str]]:

@@ -134,6 +134,7 @@ class ConferenceScenario:
         self.hand_results: list[dict[str, Any]] = []
         self.hands_asked = 0
         self.promotions: list[tuple[str, float]] = []
+        self.promotion_hold = 3.0  # a promoted attendee is shown this long, then demoted
         self.media_results: list[dict[str, Any]] = []
         self.counts: list[list[Any]] = []
         self.round: dict[str, Any] = {}
@@ -343,7 +344,11 @@ class ConferenceScenario:
         await asyncio.sleep(LIVE_WITHIN_S)  # the stage's slots settle after the round
         self.window_s = clock.now() - self.window_start
         self.media_results = await pool.call_all(
-            "media_results", [{"appearances": self.promotions} for _ in range(pool.count)]
+            "media_results",
+            [
+                {"appearances": self.promotions, "within": self.promotion_hold}
+                for _ in range(pool.count)
+            ],
         )
 
     async def _hands_later(self, run: Run, bots: list[int], at: float) -> list[dict[str, Any]]:
@@ -363,7 +368,7 @@ class ConferenceScenario:
         if not cameras or not opts.promotions:
             return
         every = (opts.seconds - 2.0) / opts.promotions
-        hold = min(3.0, every * 0.6)
+        hold = self.promotion_hold = min(3.0, every * 0.6)
         mod = self.moderator
         for turn in range(opts.promotions):
             await asyncio.sleep(max(0.0, start + turn * every - clock.now()))
@@ -462,7 +467,9 @@ class ConferenceScenario:
         metrics["media_bots_joined"] = len(self.media_joined) + sum(
             1 for i in self.staff_joined if i != self.moderator or opts.browser_like
         )
-        metrics["join_latency_ms"] = summary_ms(mb.chain(self.ramp, "join_ack_s"))
+        metrics["join_latency_ms"] = summary_ms(
+            mb.chain(self.ramp, "join_ack_s") + mb.chain(self.media_joins, "join_ack_s")
+        )
         metrics["join_snapshot_latency_ms"] = summary_ms(mb.chain(self.ramp, "join_snapshot_s"))
         metrics["connect_latency_ms"] = summary_ms(mb.chain(self.ramp, "connect_s"))
         ramp_s = run.phase_figure("ramp", "duration_s")
@@ -546,6 +553,9 @@ class ConferenceScenario:
             bots_joined=self.everyone_joined,
             max_loss=opts.max_loss,
             max_freeze_s=opts.max_freeze_s,
+        )
+        mb.appearance_check(
+            verdict, run.report.series.get("latency_events", {}).get("rows", []), "promotion"
         )
         receipts = metrics.get("chat_receipts", 0)
         expected = metrics.get("chat_receipts_expected", 0)

@@ -132,6 +132,9 @@ def loss_figures(results: list[dict[str, Any]], seconds: float) -> dict[str, Any
         "packets_expected": expected,
         "packets_received": received,
         "packets_lost": lost,
+        # Lost packets that a retransmission (asked for by the bots' NACKs) brought back.
+        "packets_repaired": sum(r.get("repaired", 0) for r in results),
+        "rtcp_feedback_packets": sum(r.get("feedback_packets", 0) for r in results),
         "loss_ratio": round(lost / expected, 6) if expected else None,
         "forwarded_packets_per_s": round(expected / seconds, 1) if seconds > 0 else None,
         "received_mbit_per_s": round(8 * sum(r["bytes"] for r in results) / seconds / 1e6, 2)
@@ -267,6 +270,20 @@ def latency_summaries(rows: list[list[Any]]) -> tuple[Any, Any]:
     slots = [row[3] / 1000 for row in rows if row[3] is not None]
     packets = [row[4] / 1000 for row in rows if row[4] is not None]
     return summary_ms(slots), summary_ms(packets)
+
+
+def appearance_check(verdict: Verdict, rows: list[list[Any]], what: str) -> None:
+    """Everyone told (``media_slots``) that a participant appeared got their video while they
+    were shown: a viewer who was told but got no keyframe in time saw an empty tile."""
+    told = [row for row in rows if row[3] is not None]
+    missing = sum(1 for row in told if row[4] is None)
+    verdict.check(
+        f"{what}: video reached the viewers",
+        f"{len(told) - missing:,} / {len(told):,}",
+        missing == 0,
+        f"{missing:,} of {len(told):,} viewers told of a {what} got no video of it while it "
+        "was shown",
+    )
 
 
 def resource_metrics(run: Run, phases: tuple[str, ...]) -> dict[str, Any]:

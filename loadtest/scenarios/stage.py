@@ -170,7 +170,8 @@ class StageScenario:
             await asyncio.sleep(max(0.0, start + opts.seconds - clock.now()))
             self.window_s = clock.now() - start
             self.results = await pool.call_all(
-                "media_results", [{"appearances": self.promotions} for _ in range(workers)]
+                "media_results",
+                [{"appearances": self.promotions, "within": opts.hold} for _ in range(workers)],
             )
             entry["promotions"] = len(self.promotions)
         self.statuses = await pool.call_all("status")
@@ -245,6 +246,9 @@ class StageScenario:
             bots_joined=len(self.joined),
             max_loss=opts.max_loss,
             max_freeze_s=opts.max_freeze_s,
+        )
+        mb.appearance_check(
+            verdict, run.report.series.get("latency_events", {}).get("rows", []), "promotion"
         )
         if not opts.audience_publish:
             verdict.warnings.append(

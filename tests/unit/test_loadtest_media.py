@@ -46,6 +46,16 @@ def test_a_late_packet_is_not_lost_and_an_earlier_one_extends_the_range() -> Non
     assert tracker.lost == 0
 
 
+def test_a_retransmission_repairs_a_gap_once_and_duplicates_count_once() -> None:
+    tracker = SeqTracker()
+    skipped = [tracker.add(seq) for seq in (1, 2, 5, 5, 6)]
+    assert skipped == [0, 0, 2, 0, 0]  # 3 and 4 missing: a NACK asks for both
+    assert tracker.lost == 2
+    assert tracker.repair(3) and not tracker.repair(3)  # a second copy repairs nothing
+    assert not tracker.repair(2)  # never missing
+    assert (tracker.lost, tracker.repaired) == (1, 1)
+
+
 def test_an_empty_tracker_expects_nothing() -> None:
     assert SeqTracker().expected == 0
     assert SeqTracker().lost == 0
@@ -87,7 +97,7 @@ def test_ssrc_mids_leaves_retransmission_streams_out() -> None:
     )
     mids, rtx = ssrc_mids(sdp)
     assert mids == {111: "0", 333: "9"}
-    assert rtx == {112}
+    assert rtx == {112: 111}
 
 
 def test_appearance_latency_takes_the_first_keyframe_on_the_named_slot() -> None:
@@ -195,3 +205,65 @@ def test_the_clip_is_kept_between_runs(tmp_path: Path, monkeypatch: pytest.Monke
     assert list(tmp_path.glob("podium-loadtest-clip-*.json"))
     again = load_clip(settings)
     assert again.video == first.video and again.audio == first.audio
+
+
+def test_a_viewer_nacks_lost_video_and_reports_once_a_second(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """What the bot sends back, read with aiortc's own RTCP parser, as the SFU would."""
+    from aiortc.rtp import (
+        RtcpPacket,
+        RtcpPsfbPacket,
+        RtcpRrPacket,
+        RtcpRtpfbPacket,
+        unpack_remb_fci,
+    )
+
+    from loadtest import clock
+    from loadtest.bots import Bot
+    from loadtest.client import PodiumClient
+    from loadtest.media import MediaPeer
+
+    class Sender:
+        _ssrc = 4242
+
+    class Transceiver:
+        sender = Sender()
+
+    class Connection:
+        def getTransceivers(self) -> list[Transceiver]:
+            return [Transceiver()]
+
+    now = 100.0
+    monkeypatch.setattr(clock, "now", lambda: now)
+    peer = MediaPeer(Bot(None, 0, "v", PodiumClient("http://h", None)), None, False)  # type: ignore[arg-type]
+    peer.subscribe_pc = Connection()
+    peer.ssrc_mid, peer.rtx_media = {1001: "0", 2002: "9"}, {1501: 1001}
+    peer.mid_ssrc = {"0": 1001, "9": 2002}
+    peer.video_mids = {"0"}
+    peer.next_report = 100.5
+
+    def packet(ssrc: int, seq: int) -> bytes:
+        return struct.pack("!BBHII", 0x80, 96, seq, 0, ssrc) + b"\x00" * 10
+
+    for seq in (10, 11, 14, 15):  # 12 and 13 lost
+        peer._count(packet(1001, seq), decrypted=True)
+    for seq in (7, 9):  # audio loss is not asked for again
+        peer._count(packet(2002, seq), decrypted=False)
+    nack = RtcpPacket.parse(peer.feedback(now) or b"")
+    assert [type(p) for p in nack] == [RtcpRtpfbPacket]
+    assert (nack[0].media_ssrc, nack[0].lost) == (1001, [12, 13])
+    assert peer.feedback(now) is None  # asked once
+
+    # The retransmission of 12 arrives (RTX payload: the original sequence number first).
+    peer._repair(struct.pack("!BBHII", 0x80, 97, 1, 0, 1501) + b"\x00\x0c" + b"\x00" * 8, 1501)
+    now = 101.0
+    report = RtcpPacket.parse(peer.feedback(now) or b"")
+    rr = next(p for p in report if isinstance(p, RtcpRrPacket))
+    blocks = {block.ssrc: block for block in rr.reports}
+    assert blocks[1001].packets_lost == 1 and blocks[1001].highest_sequence == 15
+    assert blocks[2002].packets_lost == 1
+    remb = next(p for p in report if isinstance(p, RtcpPsfbPacket))
+    bitrate, ssrcs = unpack_remb_fci(remb.fci)
+    assert remb.fmt == 15 and ssrcs == [1001] and bitrate >= 300_000
+    assert peer.feedback(now + 0.5) is None  # the next report is a second later
