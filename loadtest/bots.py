@@ -160,6 +160,8 @@ class BotFleet:
             "reconnects": 0,
             "pings": 0,
             "keepalive_timeouts": 0,
+            # Failures of the bots' own code: a run with any is not to be trusted.
+            "internal_errors": 0,
         }
         self.drop_codes: dict[str, int] = {}
         self.drops: list[str] = []
@@ -204,7 +206,17 @@ class BotFleet:
     def _spawn(self, coro: Any) -> None:
         task = asyncio.get_running_loop().create_task(coro)
         self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        task.add_done_callback(self._done)
+
+    def _done(self, task: asyncio.Task[Any]) -> None:
+        """A background task ended: one that failed is a fault of the bots, and counts."""
+        self._tasks.discard(task)
+        if task.cancelled():
+            return
+        exc = task.exception()
+        if exc is not None:
+            self.counters["internal_errors"] += 1
+            self.note_error(f"bot task failed: {type(exc).__name__}: {exc}")
 
     # ------------------------------------------------------------------ own health
 

@@ -451,7 +451,7 @@ class MediaPeer:
         # SSRC, and what each stream had received at the last receiver report.
         self.nacks: dict[int, list[int]] = {}
         self.reported: dict[int, tuple[int, int]] = {}
-        self.next_report = 0.0
+        self.next_report = math.inf  # from the subscribe offer on
         self.reported_at = 0.0
         self.bytes_reported = 0
         self.feedback_sent = 0
@@ -538,6 +538,7 @@ class MediaPeer:
 
         client = self.bot.client
         self.closing = False
+        self.next_report = math.inf
         self.subscribe_pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
         self._watch(self.subscribe_pc, "subscribe")
         offer_wait = client.wait_for(p.SfuOffer, lambda m: m.kind == "subscribe", timeout=30.0)
@@ -568,8 +569,6 @@ class MediaPeer:
         self.ssrc_mid, self.rtx_media = ssrc_mids(offer.sdp)
         self.nacks.clear()
         self.reported.clear()
-        # Reports start at a random phase, as browsers joining at different times do.
-        self.next_report = clock.now() + REPORT_EVERY_S * random.random()
         self.mid_ssrc = {mid: ssrc for ssrc, mid in self.ssrc_mid.items()}
         for line_mid, kind in _mid_kinds(offer.sdp):
             if kind == "video":
@@ -582,6 +581,8 @@ class MediaPeer:
         dtls._handle_rtp_data = self._on_rtp
         await pc.setLocalDescription(await pc.createAnswer())
         self._attach()
+        # Reports start at a random phase, as browsers joining at different times do.
+        self.next_report = clock.now() + REPORT_EVERY_S * random.random()
         await client.request(
             p.MediaAnswer(sdp=pc.localDescription.sdp, kind="subscribe"), timeout=30.0
         )

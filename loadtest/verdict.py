@@ -195,3 +195,14 @@ def websocket_drops(statuses: list[dict[str, Any]]) -> dict[str, Any]:
     merged["offline_s_max"] = round(max(offline), 3) if offline else 0.0
     merged["examples"] = examples[:10]
     return merged
+
+
+def bot_errors_check(verdict: Verdict, statuses: list[dict[str, Any]]) -> None:
+    """The bots' own code failed somewhere: what they measured may be incomplete."""
+    errors = sum(int((s.get("counters") or {}).get("internal_errors", 0)) for s in statuses)
+    verdict.check(
+        "bot faults",
+        f"{errors}",
+        errors == 0,
+        f"{errors} background tasks of the bots failed (see errors in the report)",
+    )

@@ -18,7 +18,7 @@ from loadtest.media import Clip, ClipSettings, encode_clip
 from loadtest.runner import Run, ScenarioFailed
 from loadtest.stats import percentile, summary_ms
 from loadtest.target import podium_command
-from loadtest.verdict import Verdict, connection_check, websocket_drops
+from loadtest.verdict import Verdict, bot_errors_check, connection_check, websocket_drops
 
 MEDIA_FLEET = "loadtest.media:MediaFleet"
 # The spawned server announces loopback ICE candidates (bots connect on 127.0.0.1).
@@ -220,6 +220,7 @@ def judge_media(
     if expected > live and not dead:
         reason += " (the server never routed them)"
     verdict.check("streams flowing at end", f"{live:,} / {expected:,}", live >= expected, reason)
+    bot_errors_check(verdict, statuses)
     drops = websocket_drops(statuses)
     metrics["connections"] = drops
     failures = metrics.get("media_connection_failures") or {}

@@ -32,7 +32,7 @@ from loadtest.capacity import Demand
 from loadtest.console import format_ms, format_number
 from loadtest.runner import Run, ScenarioFailed
 from loadtest.stats import ratio, summary_ms
-from loadtest.verdict import Verdict, connection_check, websocket_drops
+from loadtest.verdict import Verdict, bot_errors_check, connection_check, websocket_drops
 
 # The server allows 5 chat messages per second per participant, with bursts of 10.
 SERVER_CHAT_RATE = 5.0
@@ -397,6 +397,7 @@ class SignalingScenario:
             )
         drops = metrics.get("connections") or {}
         connection_check(verdict, {"websocket": drops.get("ws_drops", 0)})
+        bot_errors_check(verdict, self.statuses)
 
     def _counters(self) -> dict[str, int]:
         totals: dict[str, int] = {}

@@ -271,3 +271,27 @@ def test_viewer_figures_count_silent_publishers_per_viewer() -> None:
     }
     assert figures["bots_with_frozen_tiles"] == 1
     assert figures["longest_freeze_s"] == 3.5
+
+
+async def test_a_failing_bot_task_is_a_fault_that_fails_the_run() -> None:
+    import asyncio
+
+    from loadtest.bots import BotFleet
+    from loadtest.verdict import bot_errors_check
+
+    fleet = BotFleet(0, "http://127.0.0.1:1", "t")
+    try:
+
+        async def broken() -> None:
+            raise IndexError("list index out of range")
+
+        fleet._spawn(broken())
+        await asyncio.sleep(0.01)
+        status = await fleet.status()
+        assert status["counters"]["internal_errors"] == 1
+        assert any("IndexError" in error for error in status["errors"])
+        verdict = Verdict()
+        bot_errors_check(verdict, [status])
+        assert not verdict.passed
+    finally:
+        await fleet.close()
