@@ -277,6 +277,20 @@ class Worker:
             self.on_source_added(info)
         return info
 
+    def unimport_source(self, pipe_id: str, source_id: str) -> None:
+        """Stop a source imported through the pipe (its origin stopped, or nobody here
+        watches it any more): slots pointing at it go empty. Idempotent."""
+        pipe = self._pipe(pipe_id)
+        for pipe_ssrc, source in list(pipe.imports.items()):
+            if source.id != source_id:
+                continue
+            del pipe.imports[pipe_ssrc]
+            source.detach_all()
+            if self._sources.get(source_id) is source:
+                del self._sources[source_id]
+                if self.on_source_removed is not None:
+                    self.on_source_removed(_source_info(source))
+
     def close_pipe(self, pipe_id: str) -> None:
         """Close this end: exported sources stop going out, imported ones stop at once."""
         pipe = self._pipes.pop(pipe_id, None)

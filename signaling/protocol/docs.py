@@ -74,7 +74,7 @@ SERVER_GROUPS: tuple[tuple[str, tuple[str, ...]], ...] = (
         "Notifications",
         ("chat", "broadcast", "moved", "mute_request", "removed", "participant_updated"),
     ),
-    ("Media", ("media_offer", "media_answer", "media_slots", "media_state")),
+    ("Media", ("media_offer", "media_answer", "media_slots", "media_state", "media_watched")),
 )
 
 

@@ -37,6 +37,7 @@ from signaling.protocol.messages import (
     MediaSlots,
     MediaState,
     MediaSubscribe,
+    MediaWatched,
     Move,
     Moved,
     MoveParticipant,
@@ -275,4 +276,5 @@ SERVER_EXAMPLES: dict[str, ServerMessage] = {
         ]
     ),
     "media_state": MediaState(connection="subscribe", state="connected"),
+    "media_watched": MediaWatched(video=False, audio=True),
 }

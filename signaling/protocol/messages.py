@@ -790,11 +790,32 @@ class MediaSlots(_Tagged, tag="media_slots", frozen=True, kw_only=True):
 
 
 class MediaState(_Tagged, tag="media_state", frozen=True, kw_only=True):
-    """The state of the receiver's media connections, as the server sees them."""
+    """The state of the receiver's media connections, as the server sees them.
+
+    `reconnect` means the server lost the connection on its side (the media worker that
+    carried it stopped): negotiate both connections again, as at the start (`media_offer`,
+    or `media_subscribe` when publishing nothing). The participant keeps their place.
+    """
 
     connection: Annotated[MediaDirection, Meta(description="Which of the two connections.")]
-    state: Annotated[Literal["connected", "failed", "closed"], Meta(description="Its new state.")]
+    state: Annotated[
+        Literal["connected", "failed", "closed", "reconnect"],
+        Meta(description="Its new state."),
+    ]
     reason: str | None = None
+
+
+class MediaWatched(_Tagged, tag="media_watched", frozen=True, kw_only=True):
+    """Whether anyone receives the receiver's camera and microphone right now.
+
+    Sent when the publish connection is up and whenever it changes (a promotion, a move, a
+    round). Send only what someone receives: pause a track nobody receives, without
+    renegotiating (the web client sets its sender's encoding inactive), and resume it when
+    it is watched again. The server drops what still arrives of an unwatched track.
+    """
+
+    video: Annotated[bool, Meta(description="Someone receives your camera.")]
+    audio: Annotated[bool, Meta(description="Someone receives your microphone.")]
 
 
 ServerMessage = (
@@ -821,6 +842,7 @@ ServerMessage = (
     | SfuAnswer
     | MediaSlots
     | MediaState
+    | MediaWatched
 )
 
 

@@ -70,6 +70,7 @@ SPEC_SERVER_FIELDS = {
     "media_answer": {"sdp", "kind"},
     "media_slots": {"slots"},
     "media_state": {"connection", "state", "reason"},
+    "media_watched": {"video", "audio"},
 }
 SPEC_INFO_FIELDS = {
     p.ParticipantInfo: {"id", "name", "role", "space_id", "muted_audio", "muted_video"},
