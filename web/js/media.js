@@ -12,9 +12,18 @@
 // participant each slot shows in `media_slots` (by transceiver mid); moving between spaces,
 // promotions and speaker changes only change that mapping. A server without a media plane
 // answers `not_ready`: the session is then "unavailable" and the preview keeps working.
+//
+// The page sends only what someone receives. The server says in `media_watched` whether
+// anyone receives the camera and the microphone; a track nobody receives is paused by
+// setting its sender's encoding inactive, which needs no negotiation, and resumed the same
+// way. The camera keeps running meanwhile, so the preview stays live. Until the server has
+// said anything about a publish connection, that connection sends.
 
 const PREFS_KEY = "podium.media";
 const ICE_GATHER_TIMEOUT_MS = 3000;
+// The server reports a lost media connection once per connection, both in one burst: wait
+// this long so the burst starts a single new negotiation.
+const RECONNECT_DEBOUNCE_MS = 250;
 const SPEAKING_LEVEL = 0.04;
 
 function loadPrefs() {
@@ -305,8 +314,18 @@ export class MediaSession extends EventTarget {
     this.serverStates = {}; // "publish"/"subscribe" -> state reported by media_state
     this.speaking = new Set(); // participant ids whose slot carries voice right now
     this._senders = { audio: null, video: null };
+    // What the server last said anyone receives ({video, audio}), or null before it said
+    // anything about the current publish connection.
+    this.watched = null;
+    // Whether each sender's encoding is active, as last set on it.
+    this._active = { audio: true, video: true };
+    // setParameters calls on one sender must not overlap: each kind's run one after another.
+    this._encodingQueue = { audio: Promise.resolve(), video: Promise.resolve() };
     this.watchOnly = false; // started with media_subscribe: nothing published (yet)
     this._publishQueued = false;
+    this._reconnectTimer = 0;
+    this._restarting = false;
+    this._restartAgain = false;
     local.addEventListener("track", (e) => this._replace(e.detail.kind, e.detail.track));
     local.addEventListener("mute", (e) => this._announceMute(e.detail.kind, e.detail.muted));
   }
@@ -339,6 +358,9 @@ export class MediaSession extends EventTarget {
   async _publish(keepSubscribe) {
     const pc = new RTCPeerConnection({ iceServers: [], bundlePolicy: "max-bundle" });
     this.publisher = pc;
+    // A new publish connection sends until the server says who receives it.
+    this.watched = null;
+    this._active = { audio: true, video: true };
     const streams = [this.local.stream];
     this._senders.audio = pc.addTransceiver(this.local.audioTrack || "audio", {
       direction: "sendonly",
@@ -348,7 +370,11 @@ export class MediaSession extends EventTarget {
       direction: "sendonly",
       streams,
     }).sender;
-    pc.addEventListener("connectionstatechange", () => this._watch(pc));
+    pc.addEventListener("connectionstatechange", () => {
+      this._watch(pc);
+      // Whether anything leaves the page changed: the "you are live" line depends on it.
+      this._emit("sending");
+    });
     try {
       await pc.setLocalDescription(await pc.createOffer());
       await waitForIce(pc);
@@ -361,6 +387,7 @@ export class MediaSession extends EventTarget {
       pc.close();
       if (this.publisher === pc) this.publisher = null;
       this._senders = { audio: null, video: null };
+      this._emit("sending");
       if (keepSubscribe) {
         // Others' video keeps coming; only sending failed.
         this.detail = `Your camera could not be sent: ${err.message || err}`;
@@ -408,6 +435,23 @@ export class MediaSession extends EventTarget {
    * (after a restart). The server replaces the old endpoint on a new offer.
    */
   async restart() {
+    // A lost connection reported from now on is answered by this restart or, if it comes
+    // while this one negotiates, by one more after it (see _reconnectSoon).
+    window.clearTimeout(this._reconnectTimer);
+    this._reconnectTimer = 0;
+    this._restarting = true;
+    try {
+      await this._renegotiate();
+    } finally {
+      this._restarting = false;
+    }
+    if (this._restartAgain) {
+      this._restartAgain = false;
+      this._reconnectSoon();
+    }
+  }
+
+  async _renegotiate() {
     for (const pc of [this.publisher, this.subscriber]) if (pc) pc.close();
     this.publisher = null;
     this.subscriber = null;
@@ -415,10 +459,29 @@ export class MediaSession extends EventTarget {
     this.assignments.clear();
     if (this.audioSink) this.audioSink.replaceChildren();
     this._senders = { audio: null, video: null };
+    this.watched = null;
     this.watchOnly = false;
     this.state = "idle";
     this._emit("slots");
     await this.start();
+  }
+
+  /**
+   * The server lost our connections on its side (`media_state` "reconnect"): negotiate both
+   * again. It says so for each connection; one restart answers the whole burst, and a burst
+   * that arrives while a restart negotiates starts one more after it.
+   */
+  _reconnectSoon() {
+    if (this.state === "idle") return; // nothing negotiated yet: start() is still to come
+    if (this._restarting) {
+      this._restartAgain = true;
+      return;
+    }
+    if (this._reconnectTimer) return;
+    this._reconnectTimer = window.setTimeout(() => {
+      this._reconnectTimer = 0;
+      this.restart();
+    }, RECONNECT_DEBOUNCE_MS);
   }
 
   /** True when a connection was negotiated but is gone (failed or closed). */
@@ -439,6 +502,8 @@ export class MediaSession extends EventTarget {
         this._assign(msg.slots || []);
       } else if (msg.type === "media_state") {
         this._serverState(msg);
+      } else if (msg.type === "media_watched") {
+        this._setWatched(msg);
       }
     } catch (err) {
       this._set("failed", `Media negotiation failed: ${err.message || err}`);
@@ -491,7 +556,8 @@ export class MediaSession extends EventTarget {
 
   _serverState(msg) {
     this.serverStates[msg.connection] = msg.state;
-    if (msg.state === "connected" && this.state !== "connected") this._set("connected");
+    if (msg.state === "reconnect") this._reconnectSoon();
+    else if (msg.state === "connected" && this.state !== "connected") this._set("connected");
     else if (msg.state === "failed") this._set("failed", msg.reason || `the ${msg.connection} connection failed`);
     else if (msg.state === "closed") this._set("failed", msg.reason || `the ${msg.connection} connection closed`);
   }
@@ -527,8 +593,75 @@ export class MediaSession extends EventTarget {
 
   _replace(kind, track) {
     const sender = this._senders[kind];
-    if (sender) sender.replaceTrack(track).catch(() => {});
-    else if (track) this._publishLater();
+    if (sender) {
+      // The encoding's paused or active state belongs to the sender and survives the new
+      // track; applying it again afterwards costs nothing and keeps it so in any case.
+      sender
+        .replaceTrack(track)
+        .catch(() => {})
+        .then(() => this._applyWatched(kind));
+    } else if (track) this._publishLater();
+  }
+
+  /** `media_watched`: pause what nobody receives, resume what someone does. */
+  _setWatched(msg) {
+    this.watched = { video: Boolean(msg.video), audio: Boolean(msg.audio) };
+    this._emit("sending");
+    this._applyWatched("video");
+    this._applyWatched("audio");
+  }
+
+  /**
+   * Set the `kind` sender's encoding active or inactive, as the last `media_watched` wants.
+   * Queued per sender, and the wanted state is read when the call runs, so quick changes
+   * end on the latest one. A failure is logged and leaves the sender as it was.
+   */
+  _applyWatched(kind) {
+    const sender = this._senders[kind];
+    if (!sender) return Promise.resolve();
+    const run = async () => {
+      if (this._senders[kind] !== sender) return; // a newer publish connection took over
+      const want = this.watched?.[kind] !== false;
+      const params = sender.getParameters();
+      const encodings = params.encodings || [];
+      if (!encodings.length || encodings.every((e) => e.active === want)) {
+        this._noteActive(kind, encodings.length ? want : this._active[kind]);
+        return;
+      }
+      for (const encoding of encodings) encoding.active = want;
+      try {
+        await sender.setParameters(params);
+      } catch (err) {
+        console.warn(`Podium: could not ${want ? "resume" : "pause"} the ${kind} sender:`, err);
+      }
+      if (this._senders[kind] === sender) {
+        this._noteActive(kind, sender.getParameters().encodings?.[0]?.active !== false);
+      }
+    };
+    this._encodingQueue[kind] = this._encodingQueue[kind].then(run).catch((err) => {
+      console.warn(`Podium: the ${kind} sender could not be updated:`, err);
+    });
+    return this._encodingQueue[kind];
+  }
+
+  _noteActive(kind, active) {
+    if (this._active[kind] === active) return;
+    this._active[kind] = active;
+    this._emit("sending");
+  }
+
+  /**
+   * Who gets this page's camera or microphone now (`kind` "video" or "audio"):
+   * "nobody" (nothing leaves the page, or the server says nobody receives it), "unknown"
+   * (it is sent; the server has not said whether anyone receives it) or "others".
+   * Mute and camera-off are the LocalMedia's business, not this.
+   */
+  reach(kind) {
+    const pc = this.publisher;
+    const sender = this._senders[kind];
+    if (!pc || pc.connectionState !== "connected" || !sender?.track) return "nobody";
+    if (!this.watched) return this._active[kind] ? "unknown" : "nobody";
+    return this.watched[kind] && this._active[kind] ? "others" : "nobody";
   }
 
   /** Tell the server our mute state where its copy (`info`, a ParticipantInfo) differs. */
