@@ -5,6 +5,7 @@
 
 import { formatDuration, h, plural, setText } from "../dom.js";
 import { Agenda } from "./agenda.js";
+import { liveStatus } from "./live.js";
 import { TileGrid } from "./tiles.js";
 
 // The SFU offers this many video slots per subscriber (the largest layout of a room).
@@ -60,12 +61,10 @@ export class SpaceView {
     this.handStatus = h("p", { class: "hand-status", id: "hand-status", "aria-live": "polite" });
     this.onStage = h("p", { class: "on-stage", id: "on-stage", role: "status", hidden: true });
     this.selfView = h("video", { class: "self-view mirror", autoplay: true, playsinline: true, muted: true });
-    this.selfBox = h(
-      "figure",
-      { class: "self-box", hidden: true },
-      this.selfView,
-      h("figcaption", null, "Your camera: only you see it until you are brought on stage."),
-    );
+    // Whether anyone sees and hears me, as the media server says; silent here: the top bar
+    // announces the same sentence.
+    this.selfCaption = h("figcaption", { class: "self-live" });
+    this.selfBox = h("figure", { class: "self-box", hidden: true }, this.selfView, this.selfCaption);
     this.stageLayout = h(
       "div",
       { class: "stage-layout", hidden: true },
@@ -262,6 +261,11 @@ export class SpaceView {
     this.selfBox.hidden = !visible;
     const stream = visible ? local.stream : null;
     if (this.selfView.srcObject !== stream) this.selfView.srcObject = stream;
+    if (visible) {
+      const live = liveStatus(local, this.app.media);
+      this.selfCaption.dataset.state = live.state;
+      setText(this.selfCaption, live.text);
+    }
   }
 
   _renderRoom() {

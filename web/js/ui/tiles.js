@@ -1,8 +1,10 @@
 // Video tiles: one per person on screen, keyed so a re-render never recreates a playing
 // <video>. A tile shows the participant's video when a subscribe slot points at them (or my
 // own preview on my tile), and their initials otherwise; the name is always on the tile.
+// My own tile also says whether anyone sees and hears me.
 
 import { h, initials, setText } from "../dom.js";
+import { liveStatus } from "./live.js";
 
 /** Badges for a muted microphone and a camera that is off (tiles, lists, the console). */
 export function muteBadges(micOff, camOff) {
@@ -61,13 +63,16 @@ export class TileGrid {
     const name = h("span", { class: "tile-name" });
     const label = h("span", { class: "tile-label" });
     const badges = h("span", { class: "tile-badges" });
+    // Silent here: the top bar announces the same sentence.
+    const live = h("p", { class: "tile-live", hidden: true });
     const el = h(
       "figure",
       { class: "tile" },
       h("div", { class: "tile-media" }, video, avatar),
+      live,
       h("figcaption", null, label, name, badges),
     );
-    return { el, video, avatar, name, label, badges, spec: null };
+    return { el, video, avatar, name, label, badges, live, spec: null };
   }
 
   _fill(tile) {
@@ -120,7 +125,18 @@ export class TileGrid {
       }
       tile.el.classList.toggle("mic-muted", micOff);
       tile.el.classList.toggle("camera-off", camOff);
+      this._renderLive(tile);
     }
+  }
+
+  _renderLive(tile) {
+    const { local, media } = this.app;
+    const show = Boolean(tile.spec.isMe && !tile.spec.empty && local.state === "on");
+    tile.live.hidden = !show;
+    if (!show) return;
+    const live = liveStatus(local, media);
+    tile.live.dataset.state = live.state;
+    setText(tile.live, live.text);
   }
 
   refreshSpeaking() {

@@ -2,6 +2,7 @@
 
 import { $, h, replaceChildren, setText } from "../dom.js";
 import { DeviceDialog } from "./devices.js";
+import { liveStatus } from "./live.js";
 
 const STATUS_TEXT = {
   idle: "Not connected",
@@ -37,13 +38,30 @@ export class TopBar {
       "Devices",
     );
     this.mediaState = h("span", { class: "media-state", role: "status" });
+    // Whether anyone sees and hears me, in a few words: the page's one announcement of it.
+    // My tile and the stage preview say the same in a whole sentence, silently.
+    this.liveDot = h("span", { class: "dot", "aria-hidden": "true" });
+    this.liveText = h("span", { class: "live-text" });
+    this.live = h(
+      "span",
+      { class: "live-state", id: "live-state", role: "status", "aria-live": "polite", "aria-atomic": "true" },
+      this.liveDot,
+      this.liveText,
+    );
     this.micButton.addEventListener("click", () => this._toggleMic());
     // Do what the button says: "Camera on" also when the camera is merely not running yet
     // (blocked at first, say), not only after "Camera off".
     this.camButton.addEventListener("click", () => app.local.setCameraOff(app.local.hasVideo));
     this.devices = new DeviceDialog(app);
     this.devicesButton.addEventListener("click", () => this.devices.open());
-    replaceChildren(this.mediaBox, this.micButton, this.camButton, this.devicesButton, this.mediaState);
+    replaceChildren(
+      this.mediaBox,
+      this.micButton,
+      this.camButton,
+      this.devicesButton,
+      this.live,
+      this.mediaState,
+    );
 
     this.userName = h("span", { class: "user-name" });
     this.userRole = h("span", { class: "badge" });
@@ -113,5 +131,11 @@ export class TopBar {
     const text = problems[local.state] || "";
     setText(this.mediaState, text);
     this.mediaState.title = local.error || "";
+    // While the camera cannot start, the problem above says all there is to say.
+    const live = liveStatus(local, this.app.media);
+    this.live.dataset.state = live.state;
+    this.live.hidden = !on;
+    this.live.title = on ? live.text : "";
+    setText(this.liveText, on ? live.short : "");
   }
 }
