@@ -10,20 +10,15 @@ import re
 
 import pytest
 
-from .conftest import OpenTab, Tab, screenshot
+from .conftest import OpenTab, screenshot
 from .harness import ServerProcess, require_browser
-from .steps import join, media_settled, open_console, register, wait_for_colour
+from .steps import join, media_settled, open_console, register, require_media, wait_for_colour
 
 require_browser()
 
 from playwright.sync_api import expect  # noqa: E402
 
 pytestmark = pytest.mark.browser
-
-
-def require_media(tab: Tab) -> None:
-    if media_settled(tab) == "unavailable":
-        pytest.skip("the server has no media plane yet (media requests answer not_ready)")
 
 
 def test_camera_preview_mute_camera_off_and_device_choice(open_tab: OpenTab) -> None:
