@@ -221,13 +221,78 @@ def _is_rtcp(data: bytes) -> bool:
     return len(data) >= 2 and 192 <= data[1] <= 208
 
 
+#: A paused stream has one packet decrypted (and dropped) once its sequence number has
+#: moved this far since the last one decrypted. libsrtp guesses a packet's rollover
+#: counter from the last sequence number it decrypted, and guesses right only within
+#: 2^15 of it; a quarter of that leaves room for loss and reordering.
+PAUSED_DECRYPT_DISTANCE = 8192
+
+
+class PausedStream:
+    """One incoming SRTP stream (an SSRC) whose packets are dropped before decryption.
+
+    Registered in :attr:`PeerTransport.paused` while nobody watches its source. Each
+    packet is read only in its clear header: ``on_clear(packet)`` may look at it (an audio
+    level). Every :data:`PAUSED_DECRYPT_DISTANCE` sequence numbers one packet is decrypted
+    anyway, so libsrtp's rollover counter stays right, and handed to ``on_decrypted``;
+    it is dropped all the same.
+    """
+
+    __slots__ = ("decrypted", "dropped", "last_decrypted", "last_seen", "on_clear", "on_decrypted")
+
+    def __init__(
+        self,
+        on_clear: Callable[[bytes], None] | None = None,
+        on_decrypted: Callable[[bytes], None] | None = None,
+    ) -> None:
+        #: The sequence number libsrtp last decrypted on this stream (-1: none yet, so the
+        #: first packet is decrypted).
+        self.last_decrypted = -1
+        #: The newest sequence number seen in the clear (-1: none since the pause).
+        self.last_seen = -1
+        self.dropped = 0
+        self.decrypted = 0
+        self.on_clear = on_clear
+        self.on_decrypted = on_decrypted
+
+    def admit(self, seq: int) -> bool:
+        """Whether this packet must be decrypted to keep the rollover guess right."""
+        last = self.last_decrypted
+        if last < 0:
+            return True
+        return PAUSED_DECRYPT_DISTANCE <= ((seq - last) & 0xFFFF) < 0x8000
+
+    def take(self, data: bytes, unprotect: Callable[[bytes], bytes | None]) -> bool:
+        """Handle one SRTP packet of this stream: count it and drop it, decrypting it
+        first when :meth:`admit` says so. False when that decryption failed."""
+        seq = (data[2] << 8) | data[3]
+        if self.last_seen < 0 or 0 < ((seq - self.last_seen) & 0xFFFF) < 0x8000:
+            self.last_seen = seq
+        if not self.admit(seq):
+            self.dropped += 1
+            if self.on_clear is not None:
+                self.on_clear(data)
+            return True
+        packet = unprotect(data)
+        if packet is None:
+            return False
+        self.last_decrypted = seq
+        self.decrypted += 1
+        if self.on_clear is not None:
+            self.on_clear(packet)
+        if self.on_decrypted is not None:
+            self.on_decrypted(packet)
+        return True
+
+
 class PeerTransport:
     """Synchronous raw RTP/RTCP access to one DTLS transport of a peer connection.
 
     Create it after ``setLocalDescription`` (when candidates have been gathered), then
     :meth:`attach` the handlers. Incoming SRTP/SRTCP is decrypted in the datagram callback
-    itself and handed to the handlers; STUN and DTLS keep going to aiortc. Every packet is
-    decrypted, watched or not, which keeps the SRTP rollover counter right.
+    itself and handed to the handlers; STUN and DTLS keep going to aiortc. RTP of an SSRC
+    in :attr:`paused` is dropped before decryption (see :class:`PausedStream`); RTCP
+    always passes.
     """
 
     def __init__(self, pc: RTCPeerConnection) -> None:
@@ -245,6 +310,9 @@ class PeerTransport:
         self._bound: list[Any] = []
         self._on_rtp: RtpHandler | None = None
         self._on_rtcp: RtcpHandler | None = None
+        #: Incoming streams dropped before decryption, by SSRC (mutated in place: the
+        #: datagram callback holds this dict).
+        self.paused: dict[int, PausedStream] = {}
         self.rx_packets = 0
         self.rx_errors = 0
         self.tx_packets = 0
@@ -292,6 +360,7 @@ class PeerTransport:
         on_rtcp = self._on_rtcp
         assert on_rtp is not None and on_rtcp is not None
         unprotect: list[Any] = [None, None]  # (session, its fast unprotect)
+        paused = self.paused
 
         def datagram_received(data: bytes, addr: tuple[Any, ...]) -> None:
             # SRTP and SRTCP start with 0b10 (RFC 7983); everything else is STUN/DTLS.
@@ -310,6 +379,14 @@ class PeerTransport:
                         if unprotect[0] is not session:
                             unprotect[0] = session
                             unprotect[1] = fast_unprotect(session)
+                        if paused:
+                            # The SSRC is in the clear header; a watched source's packet
+                            # pays this one lookup, and only while some source is paused.
+                            stream = paused.get(int.from_bytes(data[8:12], "big"))
+                            if stream is not None:
+                                if not stream.take(data, unprotect[1]):
+                                    self.rx_errors += 1
+                                return
                         packet = unprotect[1](data)
                         if packet is None:
                             self.rx_errors += 1

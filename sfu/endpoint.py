@@ -22,7 +22,7 @@ from aiortc.rtcconfiguration import RTCBundlePolicy
 
 from . import adapter, rtcp, sdp
 from .forwarding import Slot, Source
-from .rtp import ExtensionLayout, InPacket, abs_send_time_now, parse
+from .rtp import ExtensionLayout, InPacket, abs_send_time_now, header_audio_level, parse
 
 logger = logging.getLogger(__name__)
 
@@ -66,6 +66,8 @@ class Endpoint:
         self._media_by_ssrc: dict[int, Source] = {}
         self._rtx_by_ssrc: dict[int, Source] = {}
         self._by_mid: dict[bytes, Source] = {}
+        # Streams of paused sources, by SSRC: kept across pauses for their counters.
+        self._paused_streams: dict[int, adapter.PausedStream] = {}
         self._ext_ids = (0, 0, 0)
         self._estimator: adapter.BitrateEstimator | None = None
         self._rtcp_ssrc = 1
@@ -136,6 +138,7 @@ class Endpoint:
         for source in self.sources.values():
             source.upstream = transport.send_rtcp
             source.rtcp_ssrc = self._rtcp_ssrc
+            source.pause_hook = self._set_paused
         if any(s.is_video for s in self.sources.values()) and abs_id:
             self._estimator = adapter.BitrateEstimator()
         if self._socket_buffer:
@@ -292,7 +295,69 @@ class Endpoint:
                 self._media_by_ssrc.pop(source.ssrc, None)
             source.ssrc = p.ssrc
             self._media_by_ssrc[p.ssrc] = source
+        if source.paused:
+            self._pause_stream(source, p.ssrc, True, last_decrypted=p.seq)
         return source
+
+    # -- paused sources ------------------------------------------------------------------
+
+    def _set_paused(self, source: Source, paused: bool) -> None:
+        """The source's ``pause_hook``: start or stop dropping its packets (media and RTX)
+        before decryption."""
+        for ssrc in (source.ssrc, source.rtx_ssrc):
+            if ssrc is not None:
+                self._pause_stream(source, ssrc, paused)
+
+    def _pause_stream(
+        self, source: Source, ssrc: int, paused: bool, last_decrypted: int | None = None
+    ) -> None:
+        transport = self.publish_transport
+        if transport is None:
+            return
+        media = ssrc == source.ssrc
+        if not paused:
+            stream = transport.paused.pop(ssrc, None)
+            if stream is not None and media and stream.last_seen >= 0:
+                # Packets dropped meanwhile are not losses to ask for.
+                source.skip_to(stream.last_seen)
+            return
+        stream = self._paused_streams.get(ssrc)
+        if stream is None:
+            on_clear = None
+            level_id = self._ext_ids[2]
+            if media and not source.is_video and level_id:
+                # Levels of unwatched microphones still pick who speaks: read them from
+                # the clear header extension (RFC 6464 is not encrypted by SRTP).
+                def on_clear(data: bytes, source: Source = source, ident: int = level_id) -> None:
+                    level = header_audio_level(data, ident)
+                    if level >= 0:
+                        source.note_audio_level(level)
+
+            on_decrypted = None
+            if media:
+                # Keeps the source's extended sequence number right across long pauses.
+                def on_decrypted(packet: bytes, source: Source = source) -> None:
+                    source.skip_to((packet[2] << 8) | packet[3])
+
+            stream = adapter.PausedStream(on_clear, on_decrypted)
+            self._paused_streams[ssrc] = stream
+        if last_decrypted is not None:
+            stream.last_decrypted = last_decrypted
+        elif media:
+            stream.last_decrypted = source.max_seq
+        else:
+            stream.last_decrypted = -1  # RTX sequence numbers are not followed
+        stream.last_seen = -1
+        transport.paused[ssrc] = stream
+
+    def dropped_paused(self, source: Source) -> int:
+        """Packets of ``source`` dropped before decryption while it was paused."""
+        total = 0
+        for ssrc in (source.ssrc, source.rtx_ssrc):
+            stream = self._paused_streams.get(ssrc) if ssrc is not None else None
+            if stream is not None:
+                total += stream.dropped
+        return total
 
     def _on_publish_rtcp(self, data: bytes) -> None:
         now = asyncio.get_event_loop().time()

@@ -120,6 +120,13 @@ class Source:
         self.level_sum = 0
         self.level_count = 0
         self.last_level = 127
+        # Paused: nobody watches, and the receive path drops this source's packets before
+        # decrypting them. Only a source whose receiving endpoint set ``pause_hook`` (to
+        # start and stop the dropping) can be paused.
+        self.paused = False
+        self.pause_hook: Callable[[Source, bool], None] | None = None
+        # Sequence numbers passed over while paused: neither received nor lost.
+        self.skipped = 0
 
     # -- receive path -------------------------------------------------------------------
 
@@ -204,6 +211,54 @@ class Source:
         if self.upstream is not None and self.ssrc is not None:
             self.upstream(rtcp.nack(self.rtcp_ssrc, self.ssrc, lost))
 
+    # -- pausing --------------------------------------------------------------------------
+
+    def watched(self) -> bool:
+        """Whether any slot or pipe export plays, awaits or takes over this source."""
+        return bool(self.slots or self.pending or self.handover)
+
+    def pause(self) -> None:
+        """Nobody watches: have the receive path drop this source's packets before
+        decrypting them. No effect on a source that cannot be paused."""
+        if self.paused or self.pause_hook is None or self.closed:
+            return
+        self.paused = True
+        self.missing.clear()  # dropped on purpose: nothing to ask again for
+        self.pause_hook(self, True)
+
+    def resume(self, now: float) -> None:
+        """Someone watches again: decrypt and forward from the next packet, and ask for a
+        keyframe (the publisher may have stopped sending; the worker retries the request
+        while a slot waits)."""
+        if not self.paused:
+            return
+        self.paused = False
+        if self.pause_hook is not None:
+            self.pause_hook(self, False)
+        self.request_keyframe(now, min_interval=KEYFRAME_BATCH_S)
+
+    def skip_to(self, seq: int) -> None:
+        """Move the sequence state to ``seq`` without receiving it: the packets passed over
+        (dropped while paused) count neither as received nor as lost, and are not asked
+        for again."""
+        if self.max_seq < 0:
+            self.base_seq = seq
+            self.max_seq = seq
+            self.skipped += 1
+            return
+        delta = (seq - self.max_seq) & 0xFFFF
+        if 0 < delta < 0x8000:
+            if seq < self.max_seq:
+                self.cycles += 0x10000
+            self.skipped += delta
+            self.max_seq = seq
+
+    def note_audio_level(self, level: int) -> None:
+        """An RFC 6464 level read without receiving the packet (a paused source)."""
+        self.level_sum += level
+        self.level_count += 1
+        self.last_level = level
+
     # -- feedback -----------------------------------------------------------------------
 
     def request_keyframe(self, now: float, min_interval: float = PLI_THROTTLE_S) -> bool:
@@ -239,10 +294,10 @@ class Source:
         self.sr_lsr = (ntp >> 16) & 0xFFFFFFFF
 
     def report_block(self, now: float) -> rtcp.ReportBlock | None:
-        if self.ssrc is None or self.max_seq < 0:
+        if self.ssrc is None or self.max_seq < 0 or self.paused:
             return None
         extended_max = self.cycles + self.max_seq
-        expected = extended_max - self.base_seq + 1
+        expected = extended_max - self.base_seq + 1 - self.skipped
         lost = expected - self.received
         expected_interval = expected - self.expected_prior
         received_interval = self.received - self.received_prior
@@ -427,6 +482,8 @@ class Slot:
         if source is self.pending or source is self.handover:
             return
         self._cancel_pending()
+        if source.paused:
+            source.resume(now)
         self.pending = source
         source.pending.append(self)
         if source.is_video:

@@ -5,6 +5,9 @@ Each side opens a UDP socket and is told the other's address. The exporting work
 the packets of its exported sources (after RTX repair, with a pipe SSRC of their own) and
 their publishers' sender reports; the importing worker turns each into a local
 :class:`~sfu.forwarding.Source` its slots can point at, and sends keyframe requests back.
+Loss inside the pipe is repaired the way a publisher's is: the importing source notes the
+gaps in its sequence numbers and sends NACKs back through the pipe; the exporting end
+sends those packets again from the source's packet ring, with their original numbers.
 The pipe is not encrypted: it is meant for loopback or a private network between workers.
 """
 
@@ -54,6 +57,23 @@ class PipeSlot:
         )
         self.packets += 1
 
+    def resend(self, seqs: list[int]) -> None:
+        """Answer a NACK from the importing end: send these packets of the source again
+        from its ring (those still there), as they were first sent."""
+        source = self.source
+        if source is None:
+            return
+        abs_send_time = abs_send_time_now()
+        ring = source.ring
+        mask = source.ring_mask
+        for seq in seqs:
+            p = ring[seq & mask]
+            if p is None or p.seq != seq:
+                self.pipe.nacks_unanswered += 1
+                continue
+            self.forward(p, "", abs_send_time)
+            self.pipe.retransmitted += 1
+
     def clear(self) -> None:
         if self.source is not None:
             try:
@@ -75,6 +95,13 @@ class Pipe(asyncio.DatagramProtocol):
         self.sent = 0
         self.received = 0
         self.errors = 0
+        self.nacks_received = 0
+        self.retransmitted = 0
+        self.nacks_unanswered = 0
+        #: Tests only: a datagram about to be sent for which this returns True is dropped
+        #: instead (loss inside the pipe, on purpose).
+        self.drop_filter: Callable[[bytes], bool] | None = None
+        self.dropped_on_purpose = 0
         self._on_error = on_error
 
     # -- asyncio ------------------------------------------------------------------------
@@ -113,12 +140,20 @@ class Pipe(asyncio.DatagramProtocol):
                 slot = self.exports.get(fb.media_ssrc)
                 if slot is not None and slot.source is not None:
                     slot.source.request_keyframe(now)
+            elif fb.kind == "nack":
+                slot = self.exports.get(fb.media_ssrc)
+                if slot is not None:
+                    self.nacks_received += 1
+                    slot.resend(fb.lost)
 
     # -- sending --------------------------------------------------------------------------
 
     def send(self, data: bytes) -> bool:
         if self.transport is None or self.remote is None:
             return False
+        if self.drop_filter is not None and self.drop_filter(data):
+            self.dropped_on_purpose += 1
+            return True
         self.transport.sendto(data, self.remote)
         self.sent += 1
         return True
@@ -135,6 +170,8 @@ class Pipe(asyncio.DatagramProtocol):
         slot = PipeSlot(source, pipe_ssrc, self)
         self.exports[pipe_ssrc] = slot
         source.slots.append(slot)  # type: ignore[arg-type]
+        if source.paused:
+            source.resume(asyncio.get_event_loop().time())
         return self._descriptor(slot)
 
     def _descriptor(self, slot: PipeSlot) -> dict[str, Any]:

@@ -79,8 +79,8 @@ class WorkerLost:
     reason: str
 
 
-WorkerEvent = Connected | Failed | SourceAdded | SourceRemoved | AudioLevels | RoutingRefused | (
-    WorkerLost
+WorkerEvent = (
+    Connected | Failed | SourceAdded | SourceRemoved | AudioLevels | RoutingRefused | WorkerLost
 )
 EventHandler = Callable[[WorkerEvent], None]
 

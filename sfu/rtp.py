@@ -118,6 +118,24 @@ def parse(data: bytes, ext_ids: tuple[int, int, int], arrival: float) -> InPacke
     return p
 
 
+def header_audio_level(data: bytes, level_id: int) -> int:
+    """The RFC 6464 level in an RTP packet's header extension (SRTP leaves it in the
+    clear), or -1."""
+    n = len(data)
+    if n < 12 or data[0] >> 6 != 2 or not data[0] & 0x10:
+        return -1
+    offset = 12 + 4 * (data[0] & 0x0F)
+    if offset + 4 > n:
+        return -1
+    profile, length = struct.unpack_from("!HH", data, offset)
+    end = offset + 4 + 4 * length
+    if end > n or not (profile == 0xBEDE or (profile & 0xFFF0) == 0x1000):
+        return -1
+    p = InPacket()
+    _read_extensions(p, data, offset + 4, end, profile == 0xBEDE, (0, 0, level_id))
+    return p.audio_level
+
+
 def _read_extensions(
     p: InPacket, data: bytes, pos: int, end: int, one_byte: bool, ext_ids: tuple[int, int, int]
 ) -> None:

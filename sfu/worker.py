@@ -185,10 +185,12 @@ class Worker:
                 offer = await endpoint.open_subscribe(
                     video_slots, audio_slots, self.config.video_codecs
                 )
-        except Exception:
+        except Exception as exc:
             self._endpoints.pop(endpoint_id, None)
             await endpoint.close()
-            raise
+            if isinstance(exc, SfuError):
+                raise
+            raise _unusable(endpoint_id, "offer", exc) from exc
         sources = self._register_sources(endpoint)
         slots = [SlotInfo(s.id, s.kind, s.mid) for s in endpoint.slots.values()]
         return EndpointOffer(endpoint_id, answer, offer, slots, sources)
@@ -200,7 +202,12 @@ class Worker:
         endpoint = self._endpoint(endpoint_id)
         if endpoint.publish_pc is not None:
             raise SfuError(f"endpoint {endpoint_id!r} already publishes")
-        answer = await endpoint.open_publish(publish_offer_sdp, self.config.video_codecs)
+        try:
+            answer = await endpoint.open_publish(publish_offer_sdp, self.config.video_codecs)
+        except SfuError:
+            raise
+        except Exception as exc:
+            raise _unusable(endpoint_id, "offer", exc) from exc
         sources = self._register_sources(endpoint)
         return EndpointOffer(endpoint_id, answer, None, [], sources)
 
@@ -214,11 +221,19 @@ class Worker:
             sources.append(info)
             if self.on_source_added is not None:
                 self.on_source_added(info)
+            if not source.watched():
+                source.pause()  # until a slot or a pipe export points at it
         return sources
 
     async def set_subscribe_answer(self, endpoint_id: str, answer_sdp: str) -> None:
         """Apply the participant's answer to the subscribe offer."""
-        await self._endpoint(endpoint_id).accept_subscribe_answer(answer_sdp)
+        endpoint = self._endpoint(endpoint_id)
+        try:
+            await endpoint.accept_subscribe_answer(answer_sdp)
+        except SfuError:
+            raise
+        except Exception as exc:
+            raise _unusable(endpoint_id, "answer", exc) from exc
 
     async def close_endpoint(self, endpoint_id: str) -> None:
         """Stop the endpoint's media at once (its sources leave every slot before this
@@ -227,12 +242,19 @@ class Worker:
         if endpoint is None:
             return
         endpoint.stop_media()
+        self._remove_sources(endpoint)
+        await endpoint.close()
+
+    def _remove_sources(self, endpoint: Endpoint) -> None:
+        """Take a stopped endpoint's sources out of the routable ones (each once), so no
+        plan can name them any more, and tell ``on_source_removed``."""
         for source in endpoint.sources.values():
-            self._sources.pop(source.id, None)
+            if self._sources.get(source.id) is not source:
+                continue
+            del self._sources[source.id]
             self._levels.pop(source.id, None)
             if self.on_source_removed is not None:
                 self.on_source_removed(_source_info(source))
-        await endpoint.close()
 
     # -- pipes between workers ----------------------------------------------------------
 
@@ -405,6 +427,8 @@ class Worker:
                         "missing": len(s.missing),
                         "duplicates": s.duplicates,
                         "subscribers": len(s.slots),
+                        "paused": s.paused,
+                        "dropped_paused": endpoint.dropped_paused(s),
                     }
                     for s in endpoint.sources.values()
                 },
@@ -429,6 +453,8 @@ class Worker:
                 "sent": pipe.sent,
                 "received": pipe.received,
                 "errors": pipe.errors,
+                "nacks_received": pipe.nacks_received,
+                "retransmitted": pipe.retransmitted,
                 "exports": sorted(s.source.id for s in pipe.exports.values() if s.source),
                 "imports": sorted(s.id for s in pipe.imports.values()),
             }
@@ -451,8 +477,11 @@ class Worker:
             self.on_connected(endpoint.id, role)
         elif state in ("failed", "closed"):
             # "closed" while the endpoint is still ours means the participant's side
-            # went away (DTLS close): its media stops, and the control plane is told.
+            # went away (DTLS close): its media stops, its sources go as if the endpoint
+            # were closed (plans naming them are refused from now on, rather than every
+            # plan naming a stopped source), and the control plane is told.
             endpoint.stop_media()
+            self._remove_sources(endpoint)
             if self.on_failed is not None:
                 self.on_failed(endpoint.id, f"{role} connection {state}")
 
@@ -465,6 +494,8 @@ class Worker:
             now = loop.time()
             try:
                 for source in list(self._sources.values()):
+                    if not source.paused and source.pause_hook and not source.watched():
+                        source.pause()  # its last slot or export went elsewhere
                     if source.pending and any(slot.ready() for slot in source.pending):
                         source.request_keyframe(now, min_interval=KEYFRAME_RETRY_S)
                     for slot in list(source.handover):
@@ -496,6 +527,12 @@ class Worker:
                 self._levels[source.id] = level
         if changed and self.on_audio_levels is not None:
             self.on_audio_levels(changed)
+
+
+def _unusable(endpoint_id: str, what: str, exc: Exception) -> SfuError:
+    """The error for SDP the worker cannot use: the caller can show its message."""
+    detail = str(exc) or type(exc).__name__
+    return SfuError(f"endpoint {endpoint_id!r}: cannot use the {what}: {detail}")
 
 
 def _source_info(source: Source) -> SourceInfo:

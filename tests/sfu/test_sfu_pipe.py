@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import random
 
 import pytest
 from sfu_peers import Publisher, Subscriber, near, unwrap, wait_for
@@ -58,6 +59,70 @@ async def test_a_source_crosses_a_pipe_to_another_worker(worker: Worker) -> None
             assert other.routing("sam") == {"v0": None, "a0": None}
             with pytest.raises(RoutingError):
                 other.set_routing("sam", {"v0": "alice:video"})
+        finally:
+            await s.close()
+            await a.close()
+
+
+async def test_loss_inside_a_pipe_is_repaired_from_the_origin(worker: Worker) -> None:
+    async with Worker(WorkerConfig(host_addresses=("127.0.0.1",))) as other:
+        a = Publisher("alice", RED)
+        s = Subscriber("sam")
+        try:
+            await a.join(worker)
+            await s.join(other, video_slots=1, audio_slots=0)
+            here = await worker.open_pipe("p1")
+            there = await other.open_pipe("p1")
+            worker.connect_pipe("p1", there)
+            other.connect_pipe("p1", here)
+            description = worker.export_source("p1", "alice:video")
+            other.import_source("p1", description)
+            other.set_routing("sam", {"v0": "alice:video"})
+            await wait_for(lambda: near(s.slot_colour("v0"), RED), 10, "red across the pipe")
+
+            # From now on a fifth of the video packets is lost in the pipe the first time
+            # it is sent (a resend goes through).
+            rng = random.Random(3)
+            sent: set[int] = set()
+            lost: list[int] = []
+
+            def drop(data: bytes) -> bool:
+                if 192 <= data[1] <= 208 or int.from_bytes(data[8:12], "big") != int(
+                    description["pipe_ssrc"]  # type: ignore[call-overload]
+                ):
+                    return False  # RTCP, or another source
+                seq = int.from_bytes(data[2:4], "big")
+                if seq in sent:
+                    return False
+                sent.add(seq)
+                if rng.random() < 0.2:
+                    lost.append(seq)
+                    return True
+                return False
+
+            pipe = worker._pipe("p1")
+            pipe.drop_filter = drop
+            await wait_for(lambda: len(lost) >= 10, 15, "ten packets lost in the pipe")
+            seen = s.packets("v0")
+            await wait_for(lambda: s.packets("v0") > seen + 20, 5, "packets after the losses")
+
+            # The importing worker asked, the exporting one sent them again, and the viewer
+            # got a stream without holes.
+            assert pipe.nacks_received > 0
+            assert pipe.retransmitted >= len(lost) - 2  # the newest may be on their way
+            ssrc = s.slot_ssrc("v0")
+
+            def holes() -> list[int]:
+                got = list(s.seqs[ssrc]) + list(s.recovered.get(ssrc, []))
+                values = sorted(set(unwrap(got)))
+                settled = [v for v in values if v <= values[-1] - 30]
+                return [x for x, y in itertools.pairwise(settled) if y != x + 1]
+
+            await wait_for(lambda: not holes(), 5, "a stream without holes at the viewer")
+            imported = other.stats()["endpoints"]  # the import has no endpoint here
+            assert "alice" not in imported
+            stats = worker.stats()["pipes"]["p1"]  # type: ignore[index]
+            assert stats["retransmitted"] == pipe.retransmitted
         finally:
             await s.close()
             await a.close()
