@@ -166,12 +166,18 @@ def _replay_track_class() -> type[Any]:
     from aiortc import MediaStreamTrack
 
     class ReplayTrack(MediaStreamTrack):
-        """Replays encoded frames at their pace; never encodes."""
+        """Replays encoded frames at their pace; never encodes.
+
+        ``paused`` stops the frames (nothing is sent) as a browser's inactive encoding does;
+        on resuming, video starts again with its keyframe and the timestamps jump by the
+        time paused, as a camera's would.
+        """
 
         def __init__(self, kind: str, frames: Sequence[bytes], rate: float, clock: int) -> None:
             super().__init__()
             self.kind = kind
             self.frames = list(frames)
+            self.rate = rate
             self.interval = 1.0 / rate
             self.step = round(clock / rate)
             self.time_base = fractions.Fraction(1, clock)
@@ -180,9 +186,28 @@ def _replay_track_class() -> type[Any]:
             self.pts = 0
             self.sent = 0
             self._next: float | None = None
+            self._running = asyncio.Event()
+            self._running.set()
+
+        @property
+        def paused(self) -> bool:
+            return not self._running.is_set()
+
+        def pause(self, paused: bool) -> None:
+            if paused:
+                self._running.clear()
+            elif self.paused:
+                self._running.set()
 
         async def recv(self) -> EncodedFrame:  # type: ignore[override]
             loop = asyncio.get_running_loop()
+            if self.paused:
+                stopped = loop.time()
+                await self._running.wait()
+                self.pts += round((loop.time() - stopped) * self.rate) * self.step
+                self._next = None
+                if self.kind == "video":
+                    self.index = 0  # the keyframe first
             now = loop.time()
             if self._next is None or now - self._next > 1.0:
                 self._next = now  # first frame, or far behind (a busy process): no burst
@@ -475,11 +500,31 @@ class MediaPeer:
         self.closing = False
         self.restarts = 0
         self.fleet: MediaFleet | None = None
+        # The replayed camera and microphone (when publishing), and what the server last
+        # said anyone receives of them.
+        self.tracks: dict[str, Any] = {}
+        self.audio_sender: Any = None
+        self.video_sender: Any = None
+        self.watched: tuple[bool, bool] | None = None
+        self.reconnect_asked = False
+        self.restarting = False
+        self.sent_at_reset = 0
         hook = bot.client.on_message
 
         def on_message(message: p.ServerMessage, received: float) -> None:
             if isinstance(message, p.MediaSlots):
                 self._slots(message, received)
+            elif isinstance(message, p.MediaWatched):
+                # As the page does: send only what someone receives.
+                self.watched = (message.video, message.audio)
+                for kind, watched in (("video", message.video), ("audio", message.audio)):
+                    track = self.tracks.get(kind)
+                    if track is not None:
+                        track.pause(not watched)
+            elif isinstance(message, p.MediaState) and message.state == "reconnect":
+                self.reconnect_asked = True
+                if self.fleet is not None:
+                    self.fleet.renegotiate(self)
             elif isinstance(message, p.MediaState) and message.state != "connected":
                 self.server_failures.append((message.connection, message.state, received))
             if hook is not None:
@@ -550,9 +595,10 @@ class MediaPeer:
             self._watch(self.publish_pc, "publish")
             audio = track_class("audio", self.clip.audio, AUDIO_CLOCK / AUDIO_FRAME, AUDIO_CLOCK)
             video = track_class("video", self.clip.video, settings.fps, VIDEO_CLOCK)
+            self.tracks = {"audio": audio, "video": video}
             # The page adds the microphone's transceiver first, then the camera's.
-            self.publish_pc.addTrack(audio)
-            video.sender = self.publish_pc.addTrack(video)
+            self.audio_sender = self.publish_pc.addTrack(audio)
+            video.sender = self.video_sender = self.publish_pc.addTrack(video)
             answer_wait = client.wait_for(p.SfuAnswer, lambda m: m.kind == "publish", timeout=30.0)
             await self.publish_pc.setLocalDescription(await self.publish_pc.createOffer())
             await client.request(
@@ -587,6 +633,21 @@ class MediaPeer:
             p.MediaAnswer(sdp=pc.localDescription.sdp, kind="subscribe"), timeout=30.0
         )
         return asked
+
+    async def packets_sent(self) -> int:
+        """RTP packets this bot's publish connection has sent (camera and microphone)."""
+        total = 0
+        for sender in (self.audio_sender, self.video_sender):
+            if sender is None:
+                continue
+            with contextlib.suppress(Exception):
+                report = await sender.getStats()
+                total += sum(
+                    int(getattr(stat, "packetsSent", 0))
+                    for stat in report.values()
+                    if getattr(stat, "type", "") == "outbound-rtp"
+                )
+        return total
 
     async def restart(self) -> None:
         """Negotiate both connections again from scratch, as the page does after a reconnect
@@ -970,6 +1031,22 @@ class MediaFleet(BotFleet):
         await asyncio.gather(*(one(entry) for entry in bots))
         return {"join_ack_s": join_ack_s, "media_s": media_s, "joined": joined}
 
+    def renegotiate(self, peer: MediaPeer) -> None:
+        """The server lost this bot's media connections: negotiate again, once per burst of
+        ``reconnect`` messages, as the page does."""
+        if peer.restarting:
+            return
+        peer.restarting = True
+        self._spawn(self._renegotiate(peer))
+
+    async def _renegotiate(self, peer: MediaPeer) -> None:
+        try:
+            await asyncio.sleep(0.05)  # both connections' messages come together
+            await peer.restart()
+            self.counters["media_restarts"] = self.counters.get("media_restarts", 0) + 1
+        finally:
+            peer.restarting = False
+
     async def reconnected(self, bot: Bot) -> None:
         """Signed in again: renegotiate media when a connection failed, as the page does."""
         peer = self.peers.get(bot.index)
@@ -1060,6 +1137,7 @@ class MediaFleet(BotFleet):
     async def media_reset(self) -> int:
         for peer in self.peers.values():
             peer.reset_counters()
+            peer.sent_at_reset = await peer.packets_sent()
         return len(self.peers)
 
     async def media_results(
@@ -1082,7 +1160,9 @@ class MediaFleet(BotFleet):
         failures: list[list[Any]] = []
         now = clock.now()
         repaired = feedback = 0
+        sent: dict[int, int] = {}
         for index, peer in self.peers.items():
+            sent[index] = await peer.packets_sent() - peer.sent_at_reset
             repaired += sum(t.repaired for t in peer.trackers.values())
             feedback += peer.feedback_sent
             e, r, s = peer.loss()
@@ -1134,6 +1214,7 @@ class MediaFleet(BotFleet):
             "assigned_live": assigned_live,
             "repaired": repaired,
             "feedback_packets": feedback,
+            "published_packets": sent,  # by bot index
             "dead": dead,
             "failures": failures,
             "bytes": total_bytes,

@@ -30,6 +30,7 @@ from loadtest.console import ProgressView, summary_table
 from loadtest.procstat import (
     ProcessGroup,
     ResourceSampler,
+    descendants,
     listening_pids,
     machine_cpu,
     read_process,
@@ -181,6 +182,12 @@ class Run:
             # What the rest of the machine used (other programs), in percent of one core: a
             # busy neighbour takes CPU from server and bots alike.
             entry["others_cpu_percent"] = _round(cpu.get("others"))
+            # Each media worker process of the server (part of server_cpu_percent).
+            entry["worker_cpu_percent"] = {
+                key.removeprefix("worker-"): _round(value)
+                for key, value in cpu.items()
+                if key.startswith("worker-")
+            }
 
     async def _bot_health(self, entry: dict[str, Any], since: float) -> None:
         """What the bot processes measured of themselves in a phase: event-loop lag and CPU.
@@ -217,6 +224,14 @@ class Run:
             # The profiler's own CPU is ours, not the machine's other programs'.
             self.sampler.add(ProcessGroup(f"profiler-{phase}", [profiler.process.pid]))
         return profiler
+
+    def phase_figure_map(self, phase: str, key: str) -> dict[str, Any]:
+        """A figure of the last phase called ``phase`` that is a mapping (per worker)."""
+        for entry in reversed(self.report.phases):
+            if entry["name"] == phase:
+                value = entry.get(key)
+                return dict(value) if isinstance(value, dict) else {}
+        return {}
 
     def phase_figure(self, phase: str, key: str) -> float | None:
         """A figure of the last phase called ``phase``."""
@@ -310,6 +325,9 @@ class Run:
         self.sampler = ResourceSampler([ProcessGroup("coordinator", [os.getpid()])])
         if server_pids:
             self.sampler.add(ProcessGroup("server", server_pids, follow_children=True))
+            for name, pid in (await _media_workers(self.base_url)).items():
+                if pid in descendants(server_pids[0]):
+                    self.sampler.add(ProcessGroup(f"worker-{name}", [pid], part_of_total=False))
         hub: AgentHub | None = None
         token = settings.agent_token or secrets.token_urlsafe(18)
         if settings.agents:
@@ -554,3 +572,22 @@ def _agent_instructions(hub: AgentHub, wait: float, token: str | None) -> str:
             "--agent-listen 0.0.0.0:PORT lets others in)"
         )
     return "\n".join(lines)
+
+
+async def _media_workers(base_url: str) -> dict[str, int]:
+    """The server's media worker processes by name, from ``/healthz``."""
+    import aiohttp
+
+    try:
+        async with (
+            aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=5)) as http,
+            http.get(f"{base_url}/healthz") as resp,
+        ):
+            data = await resp.json()
+    except (aiohttp.ClientError, TimeoutError, ValueError):
+        return {}
+    return {
+        str(w["name"]): int(w["pid"])
+        for w in data.get("media_workers") or []
+        if isinstance(w, dict) and isinstance(w.get("pid"), int)
+    }

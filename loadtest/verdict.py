@@ -20,6 +20,10 @@ from typing import Any
 GENERATOR_LAG_P99_MS = 50.0
 GENERATOR_STALL_MS = 500.0
 SATURATED_PERCENT = 95.0
+# Bots lagging while they used less than this of a core, on a machine other programs kept
+# this busy (percent of a core), were starved rather than overloaded.
+BOTS_BUSY_PERCENT = 80.0
+OTHERS_BUSY_PERCENT = 50.0
 # The machine is full when all its cores together are this busy.
 MACHINE_SATURATED_PERCENT = 90.0
 # Processes runnable but waiting this share of the time for a CPU (summed over a group's
@@ -94,13 +98,17 @@ def _figure(phase: dict[str, Any], key: str) -> float | None:
 
 
 def judge_cpu(verdict: Verdict, phases: list[dict[str, Any]], measured: tuple[str, ...]) -> None:
-    """Tell a saturated load generator from a saturated server in the measured phases.
+    """Tell a saturated load generator from a saturated server, and both from a machine
+    busy with other programs, in the measured phases.
 
     The generator's own figures (event-loop lag and CPU each bot process measured of itself)
-    count first: they hold for bots on other machines too. A saturated generator fails the
-    run; a saturated server is what a load test is for, and only named.
+    count first: they hold for bots on other machines too. Bots that lag fail the run
+    whatever the cause, since what they measured includes their own waiting; the cause is
+    named: the bots' own CPU, or other programs taking the machine. A saturated server is
+    what a load test is for, and only named.
     """
-    generator: list[str] = []
+    generator: list[str] = []  # the bots themselves were too busy
+    starved: list[str] = []  # the bots lagged on a machine other programs kept busy
     server: list[str] = []
     machine: list[str] = []
     for phase in phases:
@@ -121,16 +129,27 @@ def judge_cpu(verdict: Verdict, phases: list[dict[str, Any]], measured: tuple[st
             ),
             default=None,
         )
+        others = _figure(phase, "others_cpu_percent")
+        machine_cpu = _figure(phase, "machine_cpu_percent")
+        lagging = ""
         if lag_p99 is not None and lag_p99 >= GENERATOR_LAG_P99_MS:
-            generator.append(f"{name}: bot event loops lagged p99 {lag_p99:.0f} ms")
+            lagging = f"{name}: bot event loops lagged p99 {lag_p99:.0f} ms"
         elif lag_max is not None and lag_max >= GENERATOR_STALL_MS:
-            generator.append(f"{name}: a bot event loop stalled for {lag_max:.0f} ms")
+            lagging = f"{name}: a bot event loop stalled for {lag_max:.0f} ms"
+        busy_bots = busiest is not None and busiest >= BOTS_BUSY_PERCENT
+        crowded = others is not None and others >= OTHERS_BUSY_PERCENT
+        if lagging and not busy_bots and crowded:
+            starved.append(
+                f"{lagging} with the bots at {busiest or 0:.0f}% of a core: other programs "
+                f"used {others or 0:.0f}% of a core"
+            )
+        elif lagging:
+            generator.append(lagging)
         if busiest is not None and busiest >= SATURATED_PERCENT:
             generator.append(f"{name}: a bot process used {busiest:.0f}% of a core")
         bot_wait = _figure(phase, "bot_cpu_wait_percent")
         server_cpu = _figure(phase, "server_cpu_percent")
         server_wait = _figure(phase, "server_cpu_wait_percent")
-        machine_cpu = _figure(phase, "machine_cpu_percent")
         if server_cpu is not None and server_cpu >= SATURATED_PERCENT:
             server.append(f"{name}: the server used {server_cpu:.0f}% of a core")
         waits = [
@@ -139,12 +158,13 @@ def judge_cpu(verdict: Verdict, phases: list[dict[str, Any]], measured: tuple[st
             if wait is not None and wait >= WAITING_PERCENT
         ]
         if machine_cpu is not None and machine_cpu >= MACHINE_SATURATED_PERCENT:
-            others = _figure(phase, "others_cpu_percent")
             text = f"{name}: all {os.cpu_count()} cores {machine_cpu:.0f}% busy"
             if others:
                 text += f" (other programs {others:.0f}% of a core)"
             machine.append("; ".join([text, *waits]))
-    if generator and (server or machine):
+    if starved and not generator:
+        verdict.bottleneck = "machine (other programs)"
+    elif generator and (server or machine):
         verdict.bottleneck = "machine (server and bots together)"
     elif generator:
         verdict.bottleneck = "load generator"
@@ -152,13 +172,18 @@ def judge_cpu(verdict: Verdict, phases: list[dict[str, Any]], measured: tuple[st
         verdict.bottleneck = "server"
     elif machine:
         verdict.bottleneck = "machine (server and bots together)"
-    verdict.bottleneck_detail = "; ".join(generator + server + machine)
+    verdict.bottleneck_detail = "; ".join(generator + starved + server + machine)
+    why = "; ".join(generator + starved)
+    cause = (
+        "the load generator ran out of CPU"
+        if generator
+        else "other programs on the machine starved the load generator"
+    )
     verdict.check(
-        "load generator had CPU to spare",
-        "no" if generator else "yes",
-        not generator,
-        "the load generator ran out of CPU, so its figures are not the server's: "
-        + "; ".join(generator)
+        "load generator kept up",
+        "no" if why else "yes",
+        not why,
+        f"{cause}, so its figures are not the server's: {why}"
         + (" (the server too: " + "; ".join(server) + ")" if server else ""),
     )
 

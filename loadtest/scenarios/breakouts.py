@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
 from loadtest import clock
@@ -38,6 +39,8 @@ class BreakoutOptions:
     concurrency: int = 6
     max_loss: float = MAX_LOSS
     max_freeze_s: float = MAX_FREEZE_S
+    workers: int | None = None  # the spawned server's media worker processes
+    secret_file: Path | None = None
     clip: ClipSettings = field(default_factory=ClipSettings)
 
     def check(self) -> None:
@@ -52,11 +55,13 @@ class BreakoutOptions:
 
 class BreakoutScenario:
     name = "breakouts"
-    server_env = mb.MEDIA_SERVER_ENV
 
     def __init__(self, options: BreakoutOptions) -> None:
         options.check()
         self.opts = options
+        self.server_env = mb.server_env(options.workers)
+        self.counters = mb.ServerCounters()
+        self.token = ""
         use_fleet(mb.MEDIA_FLEET)
         self.joins: list[dict[str, Any]] = []
         self.joined: dict[int, str] = {}
@@ -70,7 +75,9 @@ class BreakoutScenario:
         self.occupancy: list[list[Any]] = []
 
     def options(self) -> dict[str, Any]:
-        return asdict(self.opts)
+        data = asdict(self.opts)
+        data["secret_file"] = str(self.opts.secret_file) if self.opts.secret_file else None
+        return data
 
     async def run(self, run: Run) -> None:
         opts = self.opts
@@ -126,6 +133,10 @@ class BreakoutScenario:
 
         view.add("rooms", opts.seconds)
         await pool.call_all("media_reset")
+        (self.token,) = await mb.staff_tokens(
+            run, [("moderator", "Load test")], mb.secret_file(run, self.opts.secret_file)
+        )
+        await self.counters.start(run, self.token)
         self._record(where)
         observers: list[list[int]] = []
         async with run.phase("rooms") as entry:
@@ -152,6 +163,7 @@ class BreakoutScenario:
                 turn += 1
             await asyncio.sleep(max(0.0, start + opts.seconds - clock.now()))
             self.window_s = clock.now() - start
+            await self.counters.stop(run, self.token)
             results = []
             for w in range(workers):
                 results.append(
@@ -209,6 +221,9 @@ class BreakoutScenario:
         sizes = self.occupancy[-1][1:] if self.occupancy else []
         metrics["live_streams_expected"] = sum(2 * n * min(9, n - 1) for n in sizes if n > 1)
         metrics.update(mb.resource_metrics(run, ("join", "rooms")))
+        metrics.update(self.counters.figures(self.window_s))
+        metrics["publisher_packets_per_second"] = metrics.get("sent_packets_per_second")
+        mb.efficiency(metrics, "rooms")
         run.report.series["latency_events"] = {
             "columns": ["t", "participant", "observer", "slots_ms", "first_packet_ms"],
             "rows": rows,

@@ -68,6 +68,7 @@ class ConferenceOptions:
     source_addresses: int = 8
     max_loss: float = MAX_LOSS
     max_freeze_s: float = MAX_FREEZE_S
+    workers: int | None = None  # the spawned server's media worker processes
     secret_file: Path | None = None
     clip: ClipSettings = field(default_factory=ClipSettings)
 
@@ -110,12 +111,13 @@ def space_kind(space_id: str) -> str:
 
 class ConferenceScenario:
     name = "conference"
-    server_env = mb.MEDIA_SERVER_ENV
     measured_phases = ("ramp", "activity", "round")
 
     def __init__(self, options: ConferenceOptions) -> None:
         options.check()
         self.opts = options
+        self.server_env = mb.server_env(options.workers)
+        self.counters = mb.ServerCounters()
         use_fleet(mb.MEDIA_FLEET)
         # Bot indices: the crowd 0..C-1 (media bots spread evenly among them), then the
         # speakers, then the moderator.
@@ -144,6 +146,7 @@ class ConferenceScenario:
         self.window_start = 0.0
         self.window_s = 0.0
         self.clip_info: dict[str, Any] = {}
+        self.token = ""
 
     def options(self) -> dict[str, Any]:
         data = asdict(self.opts)
@@ -176,6 +179,7 @@ class ConferenceScenario:
             ("speaker", f"Speaker {i + 1}") for i in range(opts.speakers)
         ]
         tokens = await mb.staff_tokens(run, people, mb.secret_file(run, opts.secret_file))
+        self.token = tokens[0]
         # The moderator's page is the web client too: with browser-like bots it publishes.
         staff = [
             {
@@ -206,6 +210,7 @@ class ConferenceScenario:
             await self._ramp(run)
             await asyncio.sleep(1.0)
             await pool.call_all("media_reset")
+            await self.counters.start(run, self.token)
             self.window_start = clock.now()
             await self._activity(run)
             await self._round(run)
@@ -343,6 +348,7 @@ class ConferenceScenario:
         pool = run.workers
         await asyncio.sleep(LIVE_WITHIN_S)  # the stage's slots settle after the round
         self.window_s = clock.now() - self.window_start
+        await self.counters.stop(run, self.token)
         self.media_results = await pool.call_all(
             "media_results",
             [
@@ -507,6 +513,8 @@ class ConferenceScenario:
         metrics["live_streams_expected"] = 2 * speakers * (viewers + speakers - 1)
         metrics["round"] = self.round
         metrics.update(mb.resource_metrics(run, ("ramp", "activity", "round")))
+        metrics.update(self.counters.figures(self.window_s))
+        mb.efficiency(metrics, "activity")
         run.report.series["latency_events"] = {
             "columns": ["t", "participant", "observer", "slots_ms", "first_packet_ms"],
             "rows": rows,

@@ -23,7 +23,106 @@ from loadtest.verdict import Verdict, bot_errors_check, connection_check, websoc
 MEDIA_FLEET = "loadtest.media:MediaFleet"
 # The spawned server announces loopback ICE candidates (bots connect on 127.0.0.1).
 MEDIA_SERVER_ENV = {"PODIUM_MEDIA_ADDRESSES": "127.0.0.1"}
+
+
+def server_env(workers: int | None) -> dict[str, str]:
+    """The spawned server's settings: loopback ICE, and ``workers`` media worker processes
+    (None: the server's default, one per core)."""
+    env = dict(MEDIA_SERVER_ENV)
+    if workers is not None:
+        env["PODIUM_MEDIA_WORKERS"] = str(workers)
+    return env
+
+
 BUSY_PERCENT = 85.0
+
+
+class ServerCounters:
+    """The media workers' packet counters over a measuring window (``/api/media/stats``,
+    with a moderator token): what arrived at the SFU, what it dropped unwatched, what it
+    sent, per worker."""
+
+    def __init__(self) -> None:
+        self.before: list[dict[str, Any]] = []
+        self.after: list[dict[str, Any]] = []
+        self.error = ""
+
+    @staticmethod
+    async def read(run: Run, token: str) -> list[dict[str, Any]]:
+        import aiohttp
+
+        async with (
+            aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as http,
+            http.get(
+                f"{run.base_url}/api/media/stats", headers={"Authorization": f"Bearer {token}"}
+            ) as resp,
+        ):
+            data = await resp.json()
+            if resp.status != 200:
+                raise RuntimeError(f"{resp.status}: {data}")
+            workers: list[dict[str, Any]] = data["workers"]
+            return workers
+
+    async def start(self, run: Run, token: str) -> None:
+        try:
+            self.before = await self.read(run, token)
+        except Exception as exc:
+            self.error = f"media counters: {exc}"
+
+    async def stop(self, run: Run, token: str) -> None:
+        try:
+            self.after = await self.read(run, token)
+        except Exception as exc:
+            self.error = f"media counters: {exc}"
+
+    def figures(self, seconds: float) -> dict[str, Any]:
+        """``workers``, ``ingress_packets_per_second`` (everything arriving at the SFU from
+        publishers), ``dropped_paused_per_second`` and per-worker rates over the window."""
+        if not self.before or not self.after or seconds <= 0:
+            return {"media_counters_error": self.error or "no media counters"}
+        before = {w["name"]: w for w in self.before}
+        per_worker = []
+        for worker in self.after:
+            start = before.get(worker["name"], {})
+
+            def rate(
+                key: str, worker: dict[str, Any] = worker, start: dict[str, Any] = start
+            ) -> float:
+                return round((worker.get(key, 0) - start.get(key, 0)) / seconds, 1)
+
+            per_worker.append(
+                {
+                    "name": worker["name"],
+                    "pid": worker.get("pid"),
+                    "endpoints": worker.get("endpoints"),
+                    "rx_packets_per_second": rate("rx_packets"),
+                    "dropped_paused_per_second": rate("dropped_paused"),
+                    "tx_packets_per_second": rate("tx_packets"),
+                    "pipe_sent_per_second": rate("pipe_sent"),
+                }
+            )
+        return {
+            "workers": len(self.after),
+            "ingress_packets_per_second": round(
+                sum(w["rx_packets_per_second"] for w in per_worker), 1
+            ),
+            "dropped_paused_per_second": round(
+                sum(w["dropped_paused_per_second"] for w in per_worker), 1
+            ),
+            "per_worker": per_worker,
+        }
+
+
+def efficiency(metrics: dict[str, Any], phase: str) -> None:
+    """Forwarded packets per CPU-second of every server process (SFU workers included), and
+    each worker's CPU in the measured phase."""
+    forwarded = metrics.get("forwarded_packets_per_s")
+    cpu = (metrics.get("server_cpu_percent") or {}).get(phase)
+    if forwarded and cpu:
+        metrics["forwarded_packets_per_cpu_second"] = round(forwarded / (cpu / 100.0), 1)
+    worker_cpu = (metrics.get("worker_cpu_percent") or {}).get(phase) or {}
+    for worker in metrics.get("per_worker") or []:
+        worker["cpu_percent"] = worker_cpu.get(worker["name"])
 
 
 def load_clip(settings: ClipSettings) -> Clip:
@@ -135,6 +234,12 @@ def loss_figures(results: list[dict[str, Any]], seconds: float) -> dict[str, Any
         # Lost packets that a retransmission (asked for by the bots' NACKs) brought back.
         "packets_repaired": sum(r.get("repaired", 0) for r in results),
         "rtcp_feedback_packets": sum(r.get("feedback_packets", 0) for r in results),
+        # What every bot's publish connection sent (cameras and microphones not paused).
+        "sent_packets_per_second": round(
+            sum(sum(r.get("published_packets", {}).values()) for r in results) / seconds, 1
+        )
+        if seconds > 0
+        else None,
         "loss_ratio": round(lost / expected, 6) if expected else None,
         "forwarded_packets_per_s": round(expected / seconds, 1) if seconds > 0 else None,
         "received_mbit_per_s": round(8 * sum(r["bytes"] for r in results) / seconds / 1e6, 2)
@@ -248,6 +353,36 @@ def judge_media(
     )
 
 
+def published_by(results: list[dict[str, Any]], bots: set[int], seconds: float) -> float | None:
+    """Packets per second sent by the publish connections of ``bots``."""
+    if seconds <= 0:
+        return None
+    total = sum(
+        count
+        for part in results
+        for index, count in (part.get("published_packets") or {}).items()
+        if int(index) in bots
+    )
+    return round(total / seconds, 1)
+
+
+def unwatched_check(verdict: Verdict, metrics: dict[str, Any]) -> None:
+    """Media nobody watches is not sent: what arrives at the SFU stays within 1.2 x what the
+    watched publishers (speakers, promoted attendees) send."""
+    ingress = metrics.get("ingress_packets_per_second")
+    published = metrics.get("publisher_packets_per_second")
+    if ingress is None or not published:
+        return
+    ratio = ingress / published
+    verdict.check(
+        "unwatched media stays home",
+        f"ingress {ingress:,.0f} pkt/s = {ratio:.2f} x what watched publishers send",
+        ratio <= 1.2,
+        f"the SFU received {ratio:.2f} x the packets watched publishers send: unwatched "
+        "cameras and microphones were sent anyway",
+    )
+
+
 def latency_events(results: list[dict[str, Any]], t0: float) -> list[list[Any]]:
     """(seconds after t0, participant, observer bot, slots ms, first packet ms)."""
     rows = []
@@ -312,6 +447,9 @@ def resource_metrics(run: Run, phases: tuple[str, ...]) -> dict[str, Any]:
         if server_points
         else None
     )
+    metrics["worker_cpu_percent"] = {
+        phase: run.phase_figure_map(phase, "worker_cpu_percent") for phase in phases
+    }
     metrics["bot_rss_mb_peak"] = (
         round(run.sampler.peak_rss.get("bots", 0) / 2**20, 1)
         if run.sampler.series.get("bots")
@@ -336,6 +474,16 @@ def limit_notes(run: Run, phases: tuple[str, ...]) -> None:
 def delivery_rows(metrics: dict[str, Any]) -> list[tuple[str, str]]:
     """Summary rows on forwarded and received media, shared by the media scenarios."""
     return [
+        ("SFU workers", format_number(metrics.get("workers"))),
+        (
+            "packets/s arriving at the SFU / sent by watched publishers",
+            f"{format_number(metrics.get('ingress_packets_per_second'), 0)} / "
+            f"{format_number(metrics.get('publisher_packets_per_second'), 0)}",
+        ),
+        (
+            "forwarded packets per server CPU-second",
+            format_number(metrics.get("forwarded_packets_per_cpu_second"), 0),
+        ),
         ("forwarded packets per s", format_number(metrics.get("forwarded_packets_per_s"), 0)),
         ("received Mbit/s", format_number(metrics.get("received_mbit_per_s"), 1)),
         (

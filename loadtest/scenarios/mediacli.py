@@ -32,6 +32,16 @@ def _clip_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _server_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--workers",
+        type=non_negative_int,
+        default=None,
+        help="with --spawn: the server's media worker processes (default: one per core; "
+        "0: the SFU inside the server process)",
+    )
+
+
 def _criteria_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("pass criteria (the run exits non-zero when one fails)")
     group.add_argument(
@@ -92,6 +102,7 @@ def add_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
     )
     _clip_options(stage_parser)
     _criteria_options(stage_parser)
+    _server_options(stage_parser)
     stage_parser.set_defaults(
         build=lambda a: stage.StageScenario(
             stage.StageOptions(
@@ -103,6 +114,7 @@ def add_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
                 hold=a.hold,
                 concurrency=a.concurrency,
                 audience_publish=a.audience_publish,
+                workers=a.workers,
                 max_loss=a.max_loss,
                 max_freeze_s=a.max_freeze,
                 secret_file=a.secret_file,
@@ -126,6 +138,7 @@ def add_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
     br.add_argument("--concurrency", type=positive_int, default=b.concurrency)
     _clip_options(br)
     _criteria_options(br)
+    _server_options(br)
     br.set_defaults(
         build=lambda a: breakouts.BreakoutScenario(
             breakouts.BreakoutOptions(
@@ -136,6 +149,8 @@ def add_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
                 concurrency=a.concurrency,
                 max_loss=a.max_loss,
                 max_freeze_s=a.max_freeze,
+                workers=a.workers,
+                secret_file=a.secret_file,
                 clip=clip_settings(a),
             )
         )
@@ -179,12 +194,14 @@ def add_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
     conf.add_argument("--ramp-rate", type=positive_float, default=c.ramp_rate)
     _clip_options(conf)
     _criteria_options(conf)
+    _server_options(conf)
     conf.set_defaults(
         build=lambda a: conference.ConferenceScenario(
             conference.ConferenceOptions(
                 participants=a.participants,
                 media_bots=a.media_bots,
                 browser_like=a.browser_like,
+                workers=a.workers,
                 speakers=a.speakers,
                 max_loss=a.max_loss,
                 max_freeze_s=a.max_freeze,

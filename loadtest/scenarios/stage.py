@@ -41,6 +41,7 @@ class StageOptions:
     # As browsers do, every audience member publishes camera and microphone; without it
     # only the hand raisers do (kinder to the server than browsers are).
     audience_publish: bool = True
+    workers: int | None = None  # the spawned server's media worker processes
     max_loss: float = MAX_LOSS
     max_freeze_s: float = MAX_FREEZE_S
     secret_file: Path | None = None
@@ -59,11 +60,14 @@ class StageOptions:
 
 class StageScenario:
     name = "stage"
-    server_env = mb.MEDIA_SERVER_ENV
 
     def __init__(self, options: StageOptions) -> None:
         options.check()
         self.opts = options
+        self.server_env = mb.server_env(options.workers)
+        self.counters = mb.ServerCounters()
+        self.token = ""
+        self.raisers: list[int] = []
         use_fleet(mb.MEDIA_FLEET)
         self.joins: list[dict[str, Any]] = []
         self.joined: dict[int, str] = {}
@@ -95,6 +99,7 @@ class StageScenario:
             ("speaker", f"Speaker {i + 1}") for i in range(opts.publishers)
         ]
         tokens = await mb.staff_tokens(run, people, secret)
+        self.token = tokens[0]
         staff = [
             {
                 "index": 0,
@@ -156,6 +161,7 @@ class StageScenario:
 
         view.add("stage", opts.seconds)
         await pool.call_all("media_reset")
+        await self.counters.start(run, self.token)
         async with run.phase("stage") as entry:
             self._stage_start = start = clock.now()
             turn = 0
@@ -169,6 +175,7 @@ class StageScenario:
                 turn += 1
             await asyncio.sleep(max(0.0, start + opts.seconds - clock.now()))
             self.window_s = clock.now() - start
+            await self.counters.stop(run, self.token)
             self.results = await pool.call_all(
                 "media_results",
                 [{"appearances": self.promotions, "within": opts.hold} for _ in range(workers)],
@@ -213,6 +220,13 @@ class StageScenario:
         speakers = opts.publishers
         metrics["live_streams_expected"] = 2 * speakers * (opts.audience + speakers - 1)
         metrics.update(mb.resource_metrics(run, ("join", "stage")))
+        metrics.update(self.counters.figures(self.window_s))
+        # What the only publishers anyone watches send: the speakers and the hand raisers
+        # (while promoted; paused otherwise, when the server says nobody watches them).
+        metrics["publisher_packets_per_second"] = mb.published_by(
+            self.results, {1 + i for i in range(opts.publishers)} | set(self.raisers), self.window_s
+        )
+        mb.efficiency(metrics, "stage")
         run.report.series["latency_events"] = {
             "columns": ["t", "participant", "observer", "slots_ms", "first_packet_ms"],
             "rows": rows,
@@ -250,6 +264,7 @@ class StageScenario:
         mb.appearance_check(
             verdict, run.report.series.get("latency_events", {}).get("rows", []), "promotion"
         )
+        mb.unwatched_check(verdict, run.report.metrics)
         if not opts.audience_publish:
             verdict.warnings.append(
                 "the audience published nothing (--no-audience-publish): browsers publish "

@@ -134,7 +134,7 @@ def test_a_frozen_server_fails_the_run_and_the_bots_are_not_blamed(
     assert verdict["passed"] is False
     failed = {check["name"] for check in verdict["checks"] if not check["ok"]}
     assert "longest frozen tile" in failed
-    assert "load generator had CPU to spare" not in failed
+    # The bots are not blamed (on a machine busy with other programs, the machine is).
     assert verdict["bottleneck"] != "load generator"
     assert data["metrics"]["longest_freeze_s"] >= 3.0
     # Every audience bot saw the speaker's tiles freeze.
@@ -160,9 +160,17 @@ def test_a_frozen_bot_process_is_the_load_generators_fault(
     assert code == EXIT_VERDICT_FAILED, out
     verdict = data["verdict"]
     failed = [check for check in verdict["checks"] if not check["ok"]]
-    assert "load generator had CPU to spare" in {check["name"] for check in failed}
-    assert verdict["bottleneck"] == "load generator"
-    assert any("ran out of CPU" in reason for reason in verdict["reasons"])
+    assert "load generator kept up" in {check["name"] for check in failed}
+    # A stopped bot process looks like one starved of CPU: when other programs kept the
+    # machine busy meanwhile, the verdict names them instead of the bots' own load.
+    others = max(
+        phase.get("others_cpu_percent") or 0 for phase in data["phases"] if phase["name"] == "stage"
+    )
+    if others < 50:
+        assert verdict["bottleneck"] == "load generator"
+        assert any("ran out of CPU" in reason for reason in verdict["reasons"])
+    else:
+        assert verdict["bottleneck"] == "machine (other programs)"
     stage = next(phase for phase in data["phases"] if phase["name"] == "stage")
     assert stage["bot_loop_lag_ms"]["max"] >= 1000
 

@@ -295,3 +295,20 @@ async def test_a_failing_bot_task_is_a_fault_that_fails_the_run() -> None:
         assert not verdict.passed
     finally:
         await fleet.close()
+
+
+def test_bots_starved_by_other_programs_fail_the_run_and_name_the_machine() -> None:
+    verdict = Verdict()
+    phases = [
+        _phase(
+            bot_loop_lag_ms={"p50": 0, "p95": 18, "p99": 69, "max": 129},
+            bot_self_cpu_percent_max_worker=3.5,
+            server_cpu_percent=20.0,
+            others_cpu_percent=175.0,
+            machine_cpu_percent=92.0,
+        )
+    ]
+    judge_cpu(verdict, phases, ("stage",))
+    assert not verdict.passed
+    assert verdict.bottleneck == "machine (other programs)"
+    assert "other programs" in verdict.reasons[0] and "175%" in verdict.reasons[0]
