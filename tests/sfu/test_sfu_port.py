@@ -342,3 +342,43 @@ async def test_a_worker_with_a_wrong_token_is_refused(tmp_path: Path) -> None:
         assert arrived == [] and registry.refused == 1
     finally:
         await registry.close()
+
+
+def _running(pid: int) -> bool:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] not in ("Z", "X")  # a zombie has stopped
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG is Linux")
+async def test_a_worker_process_stops_with_its_parent() -> None:
+    # A control plane killed without a chance to clean up leaves no worker behind.
+    script = (
+        "import asyncio, sys\n"
+        "from sfu import WorkerConfig\n"
+        "from sfu.process import ProcessPort\n"
+        "async def main():\n"
+        "    port = ProcessPort(WorkerConfig(host_addresses=['127.0.0.1']))\n"
+        "    await port.start()\n"
+        "    print(port.pid, flush=True)\n"
+        "    await asyncio.sleep(60)\n"
+        "asyncio.run(main())\n"
+    )
+    parent = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-c",
+        script,
+        stdout=asyncio.subprocess.PIPE,
+        env=dict(os.environ, PYTHONPATH=ROOT),
+    )
+    try:
+        assert parent.stdout is not None
+        line = await asyncio.wait_for(parent.stdout.readline(), 30)
+        child = int(line)
+        assert _running(child)
+    finally:
+        parent.kill()
+        await parent.wait()
+    await wait_for(lambda: not _running(child), 5, "the worker stopping with its parent")
