@@ -7,6 +7,8 @@ under test runs in its own process so its CPU time (all threads) is measured alo
 Everything runs on 127.0.0.1.
 
 Call :func:`run_forwarding_benchmark` (async) or :func:`forwarding_benchmark` (sync).
+:func:`run_piping_benchmark` measures what a pipe to another worker costs the sending
+worker, against forwarding to a local slot, in the same run.
 """
 
 from __future__ import annotations
@@ -14,11 +16,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import cProfile
+import functools
 import io
 import json
 import os
 import pstats
 import resource
+import socket
 import struct
 import sys
 import tempfile
@@ -268,6 +272,52 @@ class CountingSubscriber:
         await self.pc.close()
 
 
+class PipeSink(asyncio.DatagramProtocol):
+    """The far end of a pipe, standing in for an importing worker: counts the plain RTP
+    packets that arrive and follows their sequence numbers (for loss)."""
+
+    def __init__(self) -> None:
+        self.transport: asyncio.DatagramTransport | None = None
+        self.received = 0
+        self.highest = 0  # extended
+        self._last = -1
+        self.flowing = asyncio.Event()
+
+    async def open(self) -> tuple[str, int]:
+        loop = asyncio.get_running_loop()
+        await loop.create_datagram_endpoint(lambda: self, local_addr=(HOST, 0))
+        assert self.transport is not None
+        sock = self.transport.get_extra_info("socket")
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
+        host, port = self.transport.get_extra_info("sockname")[:2]
+        return str(host), int(port)
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def datagram_received(self, data: bytes, addr: Any) -> None:
+        if len(data) < 12 or 192 <= data[1] <= 208:
+            return  # RTCP (the pipe's sender reports)
+        seq = (data[2] << 8) | data[3]
+        self.received += 1
+        if self._last < 0:
+            self.flowing.set()
+            self.highest = seq
+            self._last = seq
+            return
+        delta = (seq - self._last) & 0xFFFF
+        if delta < 0x8000:
+            self.highest += delta
+            self._last = seq
+
+    def snapshot(self) -> tuple[int, int]:
+        return self.received, self.highest
+
+    async def close(self) -> None:
+        if self.transport is not None:
+            self.transport.close()
+
+
 # ---------------------------------------------------------------------------------------
 # The server process (SFU or MediaRelay baseline)
 # ---------------------------------------------------------------------------------------
@@ -339,11 +389,19 @@ class _Server:
 
         await self.pcs[name].setRemoteDescription(RTCSessionDescription(sdp=answer, type="answer"))
 
+    async def pipe(self, name: str, host: str, port: int) -> None:
+        """Export the publisher's video into a new pipe to ``host:port``."""
+        await self.worker.open_pipe(name, (HOST, 0))
+        self.worker.connect_pipe(name, (host, port))
+        self.worker.export_source(name, "pub:video")
+
     async def forwarded(self) -> int:
         if self.mode == "sfu":
+            stats = self.worker.stats()
             total = 0
-            for ep in self.worker.stats()["endpoints"].values():
+            for ep in stats["endpoints"].values():
                 total += sum(s["packets"] for s in ep["slots"].values())
+            total += sum(p["exported_packets"] for p in stats["pipes"].values())
             return total
         total = 0
         for name, pc in self.pcs.items():
@@ -446,6 +504,9 @@ async def _serve_async(mode: str) -> None:
                 reply(await server.subscribe(args[0]))
             elif command == "answer":
                 await server.answer(args[0], args[1])
+                reply(None)
+            elif command == "pipe":
+                await server.pipe(args[0], args[1], args[2])
                 reply(None)
             elif command == "measure":
                 server.split = _cpu_split()
@@ -562,23 +623,33 @@ async def measure(
     *,
     profile: bool = False,
     warmup: float = 2.0,
+    pipes: bool = False,
 ) -> RunResult:
     """Run one server (``"sfu"`` or ``"relay"``) with one clip publisher (its own
     process, replaying the clip file at ``clip_path``) and ``subscribers`` counting
-    subscribers (this process); measure over ``seconds`` after ``warmup``."""
+    subscribers (this process); measure over ``seconds`` after ``warmup``. With
+    ``pipes``, the SFU exports the video into that many pipes instead, each to a
+    :class:`PipeSink` here (as to another worker)."""
     server = _ServerProcess(mode)
     await server.start()
     publisher = _ServerProcess("publisher", clip_path)
     await publisher.start()
-    subs = [CountingSubscriber() for _ in range(subscribers)]
+    subs: list[CountingSubscriber | PipeSink] = [
+        PipeSink() if pipes else CountingSubscriber() for _ in range(subscribers)
+    ]
     started = time.monotonic()
     try:
         answer = await server.call("publish", await publisher.call("offer"))
         await publisher.call("start", answer)
 
         async def join(i: int) -> None:
+            sub = subs[i]
+            if isinstance(sub, PipeSink):
+                host, port = await sub.open()
+                await server.call("pipe", f"p{i}", host, port)
+                return
             sub_offer = await server.call("subscribe", f"s{i}")
-            await server.call("answer", f"s{i}", await subs[i].answer(sub_offer))
+            await server.call("answer", f"s{i}", await sub.answer(sub_offer))
 
         for i in range(subscribers):  # the server handles one command at a time anyway
             await join(i)
@@ -696,19 +767,77 @@ def forwarding_benchmark(
 
 
 # ---------------------------------------------------------------------------------------
+# Piping: what a pipe to another worker costs the sending worker
+# ---------------------------------------------------------------------------------------
+
+
+async def run_piping_benchmark(consumers: int = 20, seconds: float = 10.0) -> dict[str, Any]:
+    """Measure, in one run, the sending worker's CPU per packet exported into pipes
+    (``consumers`` pipes, each to a sink standing in for another worker) against its CPU
+    per packet forwarded to local slots (``consumers`` subscribers), with the same clip
+    publisher; and the synchronous paths alone for both.
+
+    Returns a report dict with ``metrics.piped_packets_per_cpu_second``,
+    ``metrics.forwarded_packets_per_cpu_second`` and their ratio
+    ``metrics.piped_to_forwarded``.
+    """
+    fd, clip_path = tempfile.mkstemp(prefix="sfu-clip-", suffix=".vp8")
+    os.close(fd)
+    save_clip(encode_clip(), clip_path)
+    try:
+        fast = await measure_fast_path(consumers)
+        fast_piped = await measure_fast_path(consumers, pipes=True)
+        forwarded = await measure("sfu", consumers, seconds, clip_path)
+        piped = await measure("sfu", consumers, seconds, clip_path, pipes=True)
+    finally:
+        os.unlink(clip_path)
+
+    def per_packet_us(run: RunResult) -> float:
+        return round(run.cpu_seconds / max(run.forwarded_packets, 1) * 1e6, 2)
+
+    metrics: dict[str, Any] = {
+        "piped_packets_per_cpu_second": round(piped.packets_per_cpu_second),
+        "forwarded_packets_per_cpu_second": round(forwarded.packets_per_cpu_second),
+        "piped_to_forwarded": round(
+            piped.packets_per_cpu_second / max(forwarded.packets_per_cpu_second, 1e-9), 2
+        ),
+        "piped_us_per_packet": per_packet_us(piped),
+        "forwarded_us_per_packet": per_packet_us(forwarded),
+        "piped_loss_ratio": round(piped.loss_ratio, 5),
+        "forwarded_loss_ratio": round(forwarded.loss_ratio, 5),
+        "piped_cpu_share": round(piped.cpu_seconds / piped.seconds, 3),
+        "forwarded_cpu_share": round(forwarded.cpu_seconds / forwarded.seconds, 3),
+        "published_packets_per_second": round(piped.published_packets / piped.seconds, 1),
+        "consumers": consumers,
+        "seconds": round(piped.seconds, 2),
+    }
+    metrics.update(fast)
+    metrics.update(fast_piped)
+    metrics["fast_path_piped_to_forwarded"] = round(
+        fast_piped["fast_path_piped_packets_per_cpu_second"]
+        / max(fast["fast_path_packets_per_cpu_second"], 1e-9),
+        2,
+    )
+    return {"metrics": metrics, "forwarding": forwarded.extra, "piping": piped.extra}
+
+
+# ---------------------------------------------------------------------------------------
 # The fast path alone
 # ---------------------------------------------------------------------------------------
 
 
-async def measure_fast_path(subscribers: int = 100, packets: int = 300) -> dict[str, float]:
+async def measure_fast_path(
+    subscribers: int = 100, packets: int = 300, *, pipes: bool = False
+) -> dict[str, float]:
     """CPU time per forwarded packet of the synchronous path alone (VP8 parse, slot
     rewrite, SRTP protect, sendto to a local socket), one source fanned out to
-    ``subscribers`` slots, in this process: the floor under the end-to-end figure."""
-    import socket
-
+    ``subscribers`` slots, in this process: the floor under the end-to-end figure.
+    With ``pipes``, the source goes into that many pipes instead (plain RTP, its own
+    numbering: no rewrite, no encryption)."""
     import pylibsrtp
 
     from .forwarding import Slot, Source
+    from .pipe import Pipe
     from .rtp import parse
 
     loop = asyncio.get_running_loop()
@@ -718,8 +847,16 @@ async def measure_fast_path(subscribers: int = 100, packets: int = 300) -> dict[
     sink.setblocking(False)
     addr = sink.getsockname()
     source = Source("a:video", "a", "video", "0", {96: "VP8"}, {}, 90000, 1, 2)
-    transports = []
+    transports: list[Any] = []
     for i in range(subscribers):
+        if pipes:
+            pipe_transport, pipe = await loop.create_datagram_endpoint(
+                functools.partial(Pipe, f"p{i}"), local_addr=(HOST, 0)
+            )
+            transports.append(pipe_transport)
+            pipe.remote = (str(addr[0]), int(addr[1]))
+            pipe.export(source)
+            continue
         transport, _ = await loop.create_datagram_endpoint(
             asyncio.DatagramProtocol, local_addr=(HOST, 0)
         )
@@ -765,6 +902,11 @@ async def measure_fast_path(subscribers: int = 100, packets: int = 300) -> dict[
     for transport in transports:
         transport.close()
     sink.close()
+    if pipes:
+        return {
+            "fast_path_us_per_piped_packet": round(spent / (packets * subscribers) * 1e6, 2),
+            "fast_path_piped_packets_per_cpu_second": round(packets * subscribers / spent),
+        }
     return {
         "fast_path_us_per_forwarded_packet": round(spent / (packets * subscribers) * 1e6, 2),
         "fast_path_packets_per_cpu_second": round(packets * subscribers / spent),
@@ -910,6 +1052,7 @@ def main(argv: list[str]) -> None:
         python -m sfu.bench forwarding --subscribers N --seconds S [--baseline-subscribers M]
                                        [--no-baseline] [--profile] [--report DIR]
         python -m sfu.bench switching --switches N [--report DIR]
+        python -m sfu.bench piping --consumers N --seconds S [--report DIR]
 
     Prints the report and, with ``--report DIR``, writes ``DIR/report.json``.
     (``python -m sfu.bench serve ...`` is the server side of a forwarding run.)
@@ -936,6 +1079,12 @@ def main(argv: list[str]) -> None:
     sw = commands.add_parser("switching", help="slot switch latency")
     sw.add_argument("--switches", type=int, default=40)
     sw.add_argument("--report", type=Path, default=None)
+    pipe = commands.add_parser(
+        "piping", help="CPU per packet exported into pipes vs forwarded to local slots"
+    )
+    pipe.add_argument("--consumers", type=int, default=20)
+    pipe.add_argument("--seconds", type=float, default=10.0)
+    pipe.add_argument("--report", type=Path, default=None)
     args = parser.parse_args(argv)
     if args.command == "forwarding":
         report = forwarding_benchmark(
@@ -947,6 +1096,8 @@ def main(argv: list[str]) -> None:
         )
         if report.get("profile"):
             print(report["profile"])
+    elif args.command == "piping":
+        report = uvloop.run(run_piping_benchmark(args.consumers, args.seconds))
     else:
         report = uvloop.run(run_switching_benchmark(args.switches))
     report["benchmark"] = args.command

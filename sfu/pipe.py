@@ -21,7 +21,7 @@ from typing import Any
 
 from . import rtcp
 from .forwarding import Source
-from .rtp import ExtensionLayout, InPacket, abs_send_time_now, build_header, parse
+from .rtp import ExtensionLayout, InPacket, abs_send_time_now, pack_header, parse
 
 logger = logging.getLogger(__name__)
 
@@ -29,6 +29,8 @@ logger = logging.getLogger(__name__)
 PIPE_ABS_ID = 3
 PIPE_LEVEL_ID = 1
 PIPE_EXT_IDS = (0, PIPE_ABS_ID, PIPE_LEVEL_ID)
+
+_LEVEL_BYTES = [bytes([i]) for i in range(128)]
 
 
 class PipeSlot:
@@ -47,14 +49,20 @@ class PipeSlot:
             PIPE_ABS_ID if source.is_video else PIPE_LEVEL_ID,
             "abs" if source.is_video else "level",
         )
-        self.ext = layout
+        self.ext_head = layout.head
+        self.ext_tail = layout.tail
+        self.is_video = source.is_video
         self.packets = 0
 
     def forward(self, p: InPacket, codec: str, abs_send_time: bytes) -> None:
-        header = build_header(p.marker | p.payload_type, p.seq, p.timestamp, self.pipe_ssrc)
-        self.pipe.send(
-            header + self.ext.block(abs_send_time, p.audio_level) + p.descriptor + p.rest
-        )
+        # Once per packet and pipe: kept flat, like Slot.forward.
+        if self.is_video:
+            ext = self.ext_head + abs_send_time + self.ext_tail
+        else:
+            level = p.audio_level
+            ext = self.ext_head + _LEVEL_BYTES[level if level >= 0 else 127] + self.ext_tail
+        header = pack_header(0x90, p.marker | p.payload_type, p.seq, p.timestamp, self.pipe_ssrc)
+        self.pipe.send(b"".join((header, ext, p.descriptor, p.rest)))
         self.packets += 1
 
     def resend(self, seqs: list[int]) -> None:

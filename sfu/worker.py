@@ -456,6 +456,7 @@ class Worker:
                 "nacks_received": pipe.nacks_received,
                 "retransmitted": pipe.retransmitted,
                 "exports": sorted(s.source.id for s in pipe.exports.values() if s.source),
+                "exported_packets": sum(s.packets for s in pipe.exports.values()),
                 "imports": sorted(s.id for s in pipe.imports.values()),
             }
             for pipe in self._pipes.values()
