@@ -10,6 +10,7 @@ from .selection import SpeakerTracker, assign_slots
 from .worker import (
     EndpointOffer,
     RoutingError,
+    SdpError,
     SfuError,
     SlotInfo,
     SourceInfo,
@@ -23,6 +24,7 @@ __all__ = [
     "AdapterError",
     "EndpointOffer",
     "RoutingError",
+    "SdpError",
     "SfuError",
     "SlotInfo",
     "SourceInfo",

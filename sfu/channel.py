@@ -47,6 +47,7 @@ from .port import (
 from .worker import (
     EndpointOffer,
     RoutingError,
+    SdpError,
     SfuError,
     SourceInfo,
     UnknownEndpoint,
@@ -80,9 +81,10 @@ class ChannelError(SfuError):
     end knows), or a channel that is closed."""
 
 
-class WorkerFailure(SfuError):
-    """The worker could not carry out a request for a reason other than misuse of the
-    port; the message says why."""
+class WorkerFailure(RuntimeError):
+    """The worker failed a request for a reason other than misuse of the port or unusable
+    SDP; the message names the exception. Not an :class:`~sfu.worker.SfuError`, as the
+    same failure in a :class:`~sfu.port.LocalPort` would not be one either."""
 
 
 # ------------------------------------------------------------------------------------------
@@ -101,11 +103,13 @@ EVENT_NAMES: dict[type[Any], str] = {
 }
 _EVENT_TYPES = {name: cls for cls, name in EVENT_NAMES.items()}
 
-#: Error types of a reply, and the exception each becomes on the control plane's side.
-ERROR_TYPES: dict[str, type[SfuError]] = {
+#: Error types of a reply, and the exception each becomes on the control plane's side
+#: (the one a LocalPort raises, but for "Failure").
+ERROR_TYPES: dict[str, type[Exception]] = {
     "UnknownEndpoint": UnknownEndpoint,
     "RoutingError": RoutingError,
     "SfuError": SfuError,
+    "SdpError": SdpError,
     "Failure": WorkerFailure,
 }
 
@@ -164,14 +168,16 @@ def encode_error(exc: BaseException) -> dict[str, str]:
         return {"type": "UnknownEndpoint", "message": str(exc.args[0]) if exc.args else ""}
     if isinstance(exc, RoutingError):
         return {"type": "RoutingError", "message": str(exc)}
-    if isinstance(exc, WorkerFailure):
-        return {"type": "Failure", "message": str(exc)}
     if isinstance(exc, SfuError):
         return {"type": "SfuError", "message": str(exc)}
+    if isinstance(exc, SdpError):
+        return {"type": "SdpError", "message": str(exc)}
+    if isinstance(exc, WorkerFailure):
+        return {"type": "Failure", "message": str(exc)}
     return {"type": "Failure", "message": f"{type(exc).__name__}: {exc}"}
 
 
-def decode_error(error: Any) -> SfuError:
+def decode_error(error: Any) -> Exception:
     if not isinstance(error, dict):
         raise ChannelError("a reply's error is not a map")
     kind, message = error.get("type"), error.get("message")
@@ -474,7 +480,7 @@ class ChannelPort:
         if self._lost is None and self._started and self._channel is not None:
             try:
                 await asyncio.wait_for(self._call("close"), timeout)
-            except (SfuError, TimeoutError) as exc:
+            except (SfuError, WorkerFailure, TimeoutError) as exc:
                 logger.warning("media worker %s did not close cleanly: %s", self.name, exc)
         if self._channel is not None:
             self._channel.close("closed")
@@ -635,7 +641,7 @@ class PortServer:
         except asyncio.CancelledError:
             raise
         except Exception as exc:
-            if not isinstance(exc, SfuError):
+            if not isinstance(exc, (SfuError, SdpError)):
                 logger.warning("worker %s: %s failed: %r", self.name, method, exc)
             reply = {"id": ident, "error": encode_error(exc)}
         try:

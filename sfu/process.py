@@ -40,6 +40,7 @@ from .channel import (
     ChannelError,
     ChannelPort,
     PortServer,
+    WorkerFailure,
 )
 from .worker import SfuError, WorkerConfig, install_uvloop
 
@@ -141,7 +142,7 @@ class ProcessPort(ChannelPort):
         self._attach(Channel(reader, writer, name=self.name))
         try:
             await asyncio.wait_for(self._start_worker(self.config), START_TIMEOUT_S)
-        except (SfuError, TimeoutError) as exc:
+        except (SfuError, WorkerFailure, TimeoutError) as exc:
             self._closing = True
             await self._terminate(grace=0.5)
             tail = "\n".join(self._stderr_tail)

@@ -29,6 +29,12 @@ class RoutingError(SfuError, ValueError):
     """A routing plan names an unknown slot or source, or mixes audio and video."""
 
 
+class SdpError(ValueError):
+    """SDP the worker cannot use (not SDP, an answer where it made no offer). It came from
+    the participant, so it is bad input rather than the control plane's misuse: not an
+    :class:`SfuError`. The message can be shown to the participant."""
+
+
 @dataclass(frozen=True, slots=True)
 class SlotInfo:
     slot_id: str  # "v0".."v8", "a0".."a8"
@@ -530,10 +536,10 @@ class Worker:
             self.on_audio_levels(changed)
 
 
-def _unusable(endpoint_id: str, what: str, exc: Exception) -> SfuError:
+def _unusable(endpoint_id: str, what: str, exc: Exception) -> SdpError:
     """The error for SDP the worker cannot use: the caller can show its message."""
     detail = str(exc) or type(exc).__name__
-    return SfuError(f"endpoint {endpoint_id!r}: cannot use the {what}: {detail}")
+    return SdpError(f"endpoint {endpoint_id!r}: cannot use the {what}: {detail}")
 
 
 def _source_info(source: Source) -> SourceInfo:

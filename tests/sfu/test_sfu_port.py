@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 from sfu_peers import Publisher, Subscriber, near, wait_for
 
-from sfu import RoutingError, SfuError, SourceInfo, UnknownEndpoint, WorkerConfig
+from sfu import RoutingError, SdpError, SfuError, SourceInfo, UnknownEndpoint, WorkerConfig
 from sfu.channel import MAX_FRAME, Channel, ChannelError, encode_frame
 from sfu.port import (
     Connected,
@@ -136,7 +136,7 @@ async def test_viewers_watch_and_switch_through_the_port(make_port: MakePort) ->
 
         # Misuse and SDP the worker cannot use come back as errors to show; the worker
         # carries on.
-        with pytest.raises(SfuError, match="cannot use the offer"):
+        with pytest.raises(SdpError, match="cannot use the offer"):
             await port.create_endpoint("carl", "v=0\r\nthis is not SDP\r\n")
         with pytest.raises(SfuError, match="exists"):
             await port.create_endpoint("alice", None)
