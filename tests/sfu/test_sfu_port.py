@@ -221,12 +221,25 @@ async def test_a_killed_worker_process_is_lost_within_two_seconds() -> None:
     assert len([e for e in events if isinstance(e, WorkerLost)]) == 1
 
 
-async def test_a_worker_that_cannot_start_says_why() -> None:
+async def test_a_worker_that_cannot_start_says_why(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     port = ProcessPort(WorkerConfig(tick_interval="soon"), name="confused")  # type: ignore[arg-type]
     with pytest.raises(SfuError, match="bad worker configuration"):
         await port.start()
     await port.close()
     assert not port.alive
+
+    # A child that dies before it serves: its exit status and its stderr explain.
+    broken = tmp_path / "python"
+    broken.write_text("#!/bin/sh\necho 'ERROR no worker today' >&2\nexit 3\n")
+    broken.chmod(0o755)
+    monkeypatch.setattr(sys, "executable", str(broken))
+    port = ProcessPort(CONFIG, name="broken")
+    port.on_event = lambda event: pytest.fail(f"an event from a worker never started: {event}")
+    with pytest.raises(SfuError, match=r"(?s)exited with status 3.*no worker today"):
+        await port.start()
+    await port.close()
 
 
 async def test_a_malformed_frame_closes_the_channel(caplog: pytest.LogCaptureFixture) -> None:
