@@ -21,6 +21,7 @@ from sfu import RoutingError, SdpError, SfuError, SourceInfo, UnknownEndpoint, W
 from sfu.channel import MAX_FRAME, Channel, ChannelError, encode_frame
 from sfu.port import (
     Connected,
+    Failed,
     LocalPort,
     MediaPort,
     RoutingRefused,
@@ -148,13 +149,25 @@ async def test_viewers_watch_and_switch_through_the_port(make_port: MakePort) ->
         port.request_keyframe("nobody:video")  # posted: dropped quietly
         assert port.alive
 
+        # Alice's connection dies: her sources go at once, plans naming them are refused,
+        # plans without them apply, and sam keeps bob.
+        await a.close()
+        await wait_for(lambda: "alice" in {e.endpoint_id for e in w.of(Failed)}, 10, "failed")
+        assert _source_ids(w.of(SourceRemoved)) == {"alice:video", "alice:audio"}
+        refusals = len(w.of(RoutingRefused))
+        port.set_routings({"sam": {"a0": "alice:audio"}})
+        await wait_for(lambda: len(w.of(RoutingRefused)) > refusals, 5, "a refusal")
+        assert "alice:audio" in w.of(RoutingRefused)[-1].reason
+        port.set_routings({"sam": {"a0": "bob:audio"}})
+        frames = s.slot_frames("v0")
+        await wait_for(lambda: s.slot_frames("v0") > frames + 10, 5, "bob still on v0")
+        slots = (await port.stats())["endpoints"]["sam"]["slots"]
+        assert "bob:audio" in (slots["a0"]["source"], slots["a0"]["pending"])
+        assert len(w.of(RoutingRefused)) == refusals + 1
+
         await port.close_endpoint("alice")
-        await wait_for(
-            lambda: _source_ids(w.of(SourceRemoved)) == {"alice:video", "alice:audio"},
-            5,
-            "alice's sources removed",
-        )
         assert "alice" not in (await port.stats())["endpoints"]
+        assert len(w.of(SourceRemoved)) == 2  # told once
     finally:
         await s.close()
         await a.close()
