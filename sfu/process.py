@@ -251,13 +251,13 @@ def _stop_with_parent(parent_pid: int | None) -> None:
         sys.exit(EXIT_LOST)
 
 
-def _on_signals(server: PortServer) -> None:
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        with contextlib.suppress(NotImplementedError, RuntimeError):
-            loop.add_signal_handler(
-                signum, server.stop, f"worker stopped by {signal.Signals(signum).name}"
-            )
+def _on_sigterm(server: PortServer) -> None:
+    """SIGTERM (the parent's death included) stops the worker cleanly. SIGINT stays
+    ignored: see :func:`main`."""
+    with contextlib.suppress(NotImplementedError, RuntimeError):
+        asyncio.get_running_loop().add_signal_handler(
+            signal.SIGTERM, server.stop, "worker stopped by SIGTERM"
+        )
 
 
 async def serve_socket(fd: int, name: str) -> int:
@@ -265,7 +265,7 @@ async def serve_socket(fd: int, name: str) -> int:
     sock = socket.socket(fileno=fd)
     reader, writer = await asyncio.open_unix_connection(sock=sock)
     server = PortServer(Channel(reader, writer, name=name), name)
-    _on_signals(server)
+    _on_sigterm(server)
     reason = await server.serve()
     logger.info("worker %s stops: %s", name, reason)
     return EXIT_OK
