@@ -27,6 +27,7 @@ def _serve(args: argparse.Namespace) -> int:
         demo=args.demo,
         redis_url=args.redis,
         secret_file=args.secret_file,
+        media_workers=args.workers,
     )
 
     async def main() -> None:
@@ -80,6 +81,14 @@ def build_parser() -> argparse.ArgumentParser:
         action=argparse.BooleanOptionalAction,
         default=None,
         help="load the demo event (default on; env PODIUM_DEMO)",
+    )
+    serve.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        metavar="N",
+        help="media worker processes (default: one per core; 0: the SFU inside this process; "
+        "env PODIUM_MEDIA_WORKERS)",
     )
     serve.add_argument("--redis", default=None, help="Redis URL for shared state")
     serve.add_argument("--secret-file", default=None, help="where the token secret is kept")

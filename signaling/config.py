@@ -49,8 +49,11 @@ class Config:
     # Outgoing messages queued for one slow client before it is disconnected.
     send_queue_limit: int = 2000  # PODIUM_SEND_QUEUE_LIMIT
     static_dir: str = ""  # PODIUM_STATIC_DIR (default: the web/ folder of the checkout)
-    # Media: the SFU runs in the server process unless disabled.
+    # Media: the SFU runs unless disabled.
     media: bool = True  # PODIUM_MEDIA
+    # Media worker processes on this machine: -1 one per core, 0 one inside the server
+    # process (tests, the smallest setup).
+    media_workers: int = -1  # PODIUM_MEDIA_WORKERS
     # Host addresses ICE announces for media (comma separated). Empty: the machine's own
     # non-loopback addresses; tests and single-machine demos use 127.0.0.1.
     media_addresses: tuple[str, ...] = ()  # PODIUM_MEDIA_ADDRESSES

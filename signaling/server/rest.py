@@ -10,7 +10,7 @@ from aiohttp import web
 
 from signaling import protocol as p
 from signaling.auth import Identity, TokenError, issue_token, new_participant_id, verify_token
-from signaling.model import ModelError
+from signaling.model import STAFF_ROLES, ModelError
 from signaling.server import views
 from signaling.server.actions import ActionError, perform
 from signaling.server.keys import CONFIG, HUB, SECRET
@@ -109,6 +109,8 @@ async def healthz(request: web.Request) -> web.Response:
             "sessions": len(hub.sessions),
             "participants": len(current.participants),
             "version": current.version,
+            # Each media worker: name, process id, whether it runs, its endpoints.
+            "media_workers": hub.media.summary() if hub.media is not None else [],
         }
     )
 
@@ -148,9 +150,25 @@ async def moderate(request: web.Request) -> web.Response:
     return web.json_response({"ok": True, "result": cast(Any, result)})
 
 
+async def media_stats(request: web.Request) -> web.Response:
+    """``GET /api/media/stats``: packet counters of every media worker, for operators and
+    load tests (``Authorization: Bearer <moderator token>``)."""
+    hub = request.app[HUB]
+    try:
+        who = _bearer(request)
+        if who.role not in STAFF_ROLES:
+            raise ActionError("forbidden", "media statistics are for moderators and hosts")
+    except ActionError as exc:
+        return _error(_STATUS[exc.code], exc.code, exc.message, exc.field)
+    if hub.media is None:
+        return _error(_STATUS["not_ready"], "not_ready", "media is not enabled on this server")
+    return web.json_response({"workers": await hub.media.counters()})
+
+
 def add_routes(app: web.Application) -> None:
     app[REGISTER_BUCKETS] = {}
     app.router.add_post("/api/register", register)
     app.router.add_get("/api/event", event)
     app.router.add_get("/healthz", healthz)
     app.router.add_post("/api/moderate/{action}", moderate)
+    app.router.add_get("/api/media/stats", media_stats)

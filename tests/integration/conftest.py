@@ -65,6 +65,7 @@ def config(tmp_path: Path) -> Config:
         reconnect_grace_s=1.0,
         hello_timeout_s=2.0,
         media_addresses=("127.0.0.1",),
+        media_workers=0,
     )
 
 

@@ -71,6 +71,13 @@ def close_to(a: Colour | None, b: Colour, tolerance: int = 40) -> bool:
     )
 
 
+async def started(client: PodiumClient, colour: Colour | None) -> MediaBot:
+    """A media bot for ``client``, its connections negotiated."""
+    bot = MediaBot(client, colour)
+    await bot.start()
+    return bot
+
+
 class MediaBot:
     """A participant that publishes a colour and watches its slots."""
 
@@ -83,6 +90,8 @@ class MediaBot:
         self.colour_by_mid: dict[str, Colour] = {}
         self.frames_by_mid: dict[str, int] = {}
         self.slots: p.MediaSlots | None = None
+        self.restarts = 0
+        self._restarting: asyncio.Task[None] | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self.subscribe_pc.on("track", self._on_track)
         client_hook = client.on_message
@@ -90,6 +99,13 @@ class MediaBot:
         def on_message(message: p.ServerMessage, received: float) -> None:
             if isinstance(message, p.MediaSlots):
                 self.slots = message
+            elif (
+                isinstance(message, p.MediaState)
+                and message.state == "reconnect"
+                and (self._restarting is None or self._restarting.done())
+            ):
+                # As the web client does: negotiate both connections again, once per burst.
+                self._restarting = asyncio.get_running_loop().create_task(self.restart())
             if client_hook is not None:
                 client_hook(message, received)
 
@@ -150,6 +166,23 @@ class MediaBot:
         await self.client.request(
             p.MediaAnswer(sdp=self.subscribe_pc.localDescription.sdp, kind="subscribe")
         )
+
+    async def restart(self) -> None:
+        """New publish and subscribe connections, as after the server lost ours."""
+        await asyncio.sleep(0.05)
+        for task in self._tasks:
+            task.cancel()
+        self._tasks.clear()
+        if self.publish_pc is not None:
+            await self.publish_pc.close()
+        await self.subscribe_pc.close()
+        self.colour_by_mid.clear()
+        self.frames_by_mid.clear()
+        self.slots = None
+        self.subscribe_pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+        self.subscribe_pc.on("track", self._on_track)
+        await self.start()
+        self.restarts += 1
 
     def _on_track(self, track: MediaStreamTrack) -> None:
         for transceiver in self.subscribe_pc.getTransceivers():

@@ -40,8 +40,9 @@ def server(tmp_path: Path) -> Iterator[SpawnedServer]:
         yield spawned
     finally:
         if spawned.pid is not None:
-            with _ignore_gone():
-                os.kill(spawned.pid, signal.SIGCONT)
+            for pid in [spawned.pid, *descendants(spawned.pid)]:
+                with _ignore_gone():
+                    os.kill(pid, signal.SIGCONT)
         spawned.stop()
 
 
@@ -123,9 +124,13 @@ def test_a_frozen_server_fails_the_run_and_the_bots_are_not_blamed(
     run = _start_run(server, report)
     _wait_for_stage(server, run)
     assert server.pid is not None
-    os.kill(server.pid, signal.SIGSTOP)
+    # The server and its media worker processes, all frozen at once.
+    frozen = [server.pid, *descendants(server.pid)]
+    for pid in frozen:
+        os.kill(pid, signal.SIGSTOP)
     time.sleep(4.0)
-    os.kill(server.pid, signal.SIGCONT)
+    for pid in frozen:
+        os.kill(pid, signal.SIGCONT)
     code, out, data = _finish(run, report)
 
     assert code == EXIT_VERDICT_FAILED, out

@@ -11,7 +11,7 @@ import pytest
 from signaling import protocol as p
 
 from .conftest import Running
-from .media_bots import MediaBot
+from .media_bots import MediaBot, started
 
 pytestmark = pytest.mark.media
 
@@ -22,9 +22,7 @@ YELLOW = (240, 220, 40)
 
 
 async def _bot(running: Running, name: str, colour, role="attendee") -> MediaBot:  # type: ignore[no-untyped-def]
-    bot = MediaBot(await running.client(name, role), colour)
-    await bot.start()
-    return bot
+    return await started(await running.client(name, role), colour)
 
 
 async def test_a_conference_day_with_one_negotiation(running: Running) -> None:
@@ -112,8 +110,9 @@ async def test_removed_participant_media_stops_at_once(running: Running) -> None
         await viewer.wait_until(
             lambda: speaker.participant_id not in viewer.video_slots_showing().values()
         )
-        stats = running.hub.media.worker.stats() if running.hub.media else {}
-        assert speaker.participant_id not in stats.get("endpoints", {})  # type: ignore[operator]
+        assert running.hub.media is not None
+        stats = await running.hub.media.stats()
+        assert all(speaker.participant_id not in part["endpoints"] for part in stats.values())
     finally:
         await speaker.close()
         await viewer.close()
