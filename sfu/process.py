@@ -282,12 +282,17 @@ async def serve_remote(host: str, port: int, token: str, name: str, config: Work
         logger.error("cannot reach the control plane at %s:%d: %s", host, port, exc)
         return EXIT_LOST
     channel = Channel(reader, writer, name=f"{host}:{port}")
+    # Where other workers reach this one's pipes: its first announced address, else the
+    # address this machine reaches the control plane from.
+    local = writer.get_extra_info("sockname")
+    pipe_host = config.host_addresses[0] if config.host_addresses else (local[0] if local else "")
     hello = {
         "token": token,
         "protocol": PROTOCOL_VERSION,
         "pid": os.getpid(),
         "host": socket.gethostname(),
         "name": name,
+        "pipe_host": pipe_host,
     }
     try:
         channel.send({"hello": hello})

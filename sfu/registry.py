@@ -43,6 +43,9 @@ class RemotePort(ChannelPort):
         self._pid = pid if isinstance(pid, int) else None
         #: The worker's hello, without its token.
         self.hello = {key: value for key, value in hello.items() if key != "token"}
+        #: The address other workers send this one's pipes to (its machine's).
+        pipe_host = hello.get("pipe_host")
+        self.pipe_host = pipe_host if isinstance(pipe_host, str) and pipe_host else None
         self._attach(channel)
 
     async def start(self) -> None:

@@ -28,7 +28,12 @@ def _serve(args: argparse.Namespace) -> int:
         redis_url=args.redis,
         secret_file=args.secret_file,
         media_workers=args.workers,
+        media_listen=args.media_listen,
+        media_token=args.media_token,
     )
+    if config.media_listen and not config.media_token:
+        log.error("--media-listen needs a token (--media-token or PODIUM_MEDIA_TOKEN)")
+        return 2
 
     async def main() -> None:
         app = create_app(config)
@@ -90,6 +95,18 @@ def build_parser() -> argparse.ArgumentParser:
         help="media worker processes (default: one per core; 0: the SFU inside this process; "
         "env PODIUM_MEDIA_WORKERS)",
     )
+    serve.add_argument(
+        "--media-listen",
+        default=None,
+        metavar="HOST:PORT",
+        help="accept media workers from other machines here (podium sfu --connect); "
+        "env PODIUM_MEDIA_LISTEN",
+    )
+    serve.add_argument(
+        "--media-token",
+        default=None,
+        help="the token those workers present (env PODIUM_MEDIA_TOKEN)",
+    )
     serve.add_argument("--redis", default=None, help="Redis URL for shared state")
     serve.add_argument("--secret-file", default=None, help="where the token secret is kept")
     serve.set_defaults(func=_serve)
@@ -105,6 +122,11 @@ def build_parser() -> argparse.ArgumentParser:
     token.set_defaults(func=_token)
 
     sub.add_parser("loadtest", help="run a load-test scenario (see python -m loadtest -h)")
+    sub.add_parser(
+        "sfu",
+        help="run media workers for a server on another machine "
+        "(podium sfu --connect HOST:PORT --token T [--workers N] [--announce-addresses A])",
+    )
     return parser
 
 
@@ -112,6 +134,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] == "loadtest":
         return _loadtest(argv[1:])
+    if argv and argv[0] == "sfu":
+        from sfu.process import main as sfu_main
+
+        return sfu_main(argv[1:])
     args = build_parser().parse_args(argv)
     logging.basicConfig(
         level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"

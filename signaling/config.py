@@ -54,6 +54,13 @@ class Config:
     # Media worker processes on this machine: -1 one per core, 0 one inside the server
     # process (tests, the smallest setup).
     media_workers: int = -1  # PODIUM_MEDIA_WORKERS
+    # Media workers on other machines (``podium sfu --connect``) register at this
+    # "HOST:PORT" with this token; empty: none.
+    media_listen: str = ""  # PODIUM_MEDIA_LISTEN
+    media_token: str = ""  # PODIUM_MEDIA_TOKEN
+    # The address this machine's workers open pipes on, reachable by the other workers
+    # (127.0.0.1 when every worker runs here).
+    media_pipe_host: str = "127.0.0.1"  # PODIUM_MEDIA_PIPE_HOST
     # Host addresses ICE announces for media (comma separated). Empty: the machine's own
     # non-loopback addresses; tests and single-machine demos use 127.0.0.1.
     media_addresses: tuple[str, ...] = ()  # PODIUM_MEDIA_ADDRESSES

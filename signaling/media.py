@@ -46,6 +46,7 @@ from sfu.port import (
     WorkerEvent,
     WorkerLost,
 )
+from sfu.registry import WorkerRegistry
 from signaling import protocol as p
 from signaling.config import Config
 from signaling.model import (
@@ -101,6 +102,7 @@ class _Worker:
     """One media worker and what the control plane keeps of it."""
 
     port: MediaPort
+    remote: bool = False  # registered from another machine: not replaced when lost
     endpoints: set[str] = field(default_factory=set)
     # Sources routable on this worker: its own publishers' and those imported through pipes.
     available: set[str] = field(default_factory=set)
@@ -167,6 +169,7 @@ class MediaPlane:
         self._pipe_locks: dict[tuple[str, str], asyncio.Lock] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
         self._housekeeping: asyncio.Task[None] | None = None
+        self._registry: WorkerRegistry | None = None
         self._stopping = False
 
     def _local_port(self, name: str) -> MediaPort:
@@ -177,9 +180,28 @@ class MediaPlane:
     async def start(self) -> None:
         await asyncio.gather(*(self._add_worker() for _ in range(self._wanted)))
         self._housekeeping = asyncio.get_running_loop().create_task(self._housekeep())
+        if self.config.media_listen:
+            host, _, port = self.config.media_listen.rpartition(":")
+            self._registry = WorkerRegistry(
+                host.strip("[]") or "0.0.0.0",
+                int(port),
+                self.config.media_token,
+                lambda port: self._spawn(self._adopt(port)),
+            )
+            await self._registry.start()
+
+    async def _adopt(self, port: MediaPort) -> None:
+        """A worker on another machine registered: it takes participants from now on."""
+        worker = _Worker(port, remote=True)
+        port.on_event = lambda event: self._on_event(worker, event)
+        await port.start()
+        self.workers.append(worker)
+        log.info("media worker %s joined from another machine", port.name)
 
     async def stop(self) -> None:
         self._stopping = True
+        if self._registry is not None:
+            await self._registry.close()
         if self._housekeeping is not None:
             self._housekeeping.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -559,13 +581,22 @@ class MediaPlane:
                 return pipe_id
             pipe_id = f"{key[0]}~{key[1]}"
             address_a, address_b = await asyncio.gather(
-                a.port.open_pipe(pipe_id), b.port.open_pipe(pipe_id)
+                self._open_pipe(a, pipe_id), self._open_pipe(b, pipe_id)
             )
             await asyncio.gather(
                 a.port.connect_pipe(pipe_id, address_b), b.port.connect_pipe(pipe_id, address_a)
             )
             self._pipes[key] = pipe_id
             return pipe_id
+
+    async def _open_pipe(self, worker: _Worker, pipe_id: str) -> tuple[str, int]:
+        """Open ``worker``'s end of a pipe; returns where the other end sends to."""
+        host = getattr(worker.port, "pipe_host", None) if worker.remote else None
+        if host is None:
+            return await worker.port.open_pipe(pipe_id, (self.config.media_pipe_host, 0))
+        # On another machine: listen on every interface, reached at its own address.
+        _, port = await worker.port.open_pipe(pipe_id, ("0.0.0.0", 0))
+        return host, port
 
     def _source_gone(self, source_id: str) -> None:
         """A published source stopped: the workers that imported it drop it too."""
@@ -695,7 +726,7 @@ class MediaPlane:
                         reason="the media server restarted; connecting again",
                     ),
                 )
-        if not self._stopping:
+        if not self._stopping and not worker.remote:
             self._spawn(self._replace())
 
     async def _replace(self) -> None:
