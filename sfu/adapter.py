@@ -26,6 +26,18 @@ What is used, and why:
 - ``pylibsrtp.Session._srtp`` / ``_cdata`` / ``_buffer`` and ``pylibsrtp._binding.lib``:
   encryption without the per-call allocation of ``Session.protect`` (about 2 us saved
   per forwarded packet).
+- ``aiortc.rtcrtpreceiver.RemoteBitrateEstimator``: while the worker's own connections are
+  set up (:func:`no_receive_estimators`), receivers get a stand-in. aiortc builds one
+  estimator per video receiver (a 3 ms table; 27 ms per subscribe connection of 9 video
+  slots, spent on the event loop at each join), which the worker never feeds: it takes
+  packets before aiortc's receivers and keeps its own estimator per publisher.
+- ``aioice.Connection._query_consent_task``, ``build_request``, ``remote_password`` and
+  ``_nominated``: aioice's consent freshness checks (RFC 7675) are replaced per connection
+  (:func:`keep_consent`). aioice gives up after six checks in a row go unanswered, each
+  given one try; on uvloop a timer that is due runs before the datagrams that arrived while
+  the loop was busy, so a worker busy for half a second at each check (a burst of joins)
+  would drop healthy publishers. Consent here expires only when no answer at all came for
+  30 s, as the RFC says.
 """
 
 from __future__ import annotations
@@ -529,6 +541,86 @@ def _require(obj: object, attr: str, where: str) -> Any:
     return getattr(obj, attr)
 
 
+class _UnusedEstimator:
+    """Stands in for the bandwidth estimator of a receiver that never sees a packet."""
+
+
+_estimator_swaps = 0
+_real_estimator: Any = None
+
+
+@contextlib.contextmanager
+def no_receive_estimators() -> Iterator[None]:
+    """Receivers created meanwhile get no bandwidth estimator (see the module's notes).
+
+    Overlapping uses (connections set up concurrently) restore aiortc's class only when the
+    last one ends.
+    """
+    global _estimator_swaps, _real_estimator
+    import aiortc.rtcrtpreceiver as receivers
+
+    if _estimator_swaps == 0:
+        _real_estimator = receivers.RemoteBitrateEstimator
+        receivers.RemoteBitrateEstimator = _UnusedEstimator  # type: ignore[assignment,misc]
+    _estimator_swaps += 1
+    try:
+        yield
+    finally:
+        _estimator_swaps -= 1
+        if _estimator_swaps == 0:
+            receivers.RemoteBitrateEstimator = _real_estimator  # type: ignore[misc]
+
+
+#: RFC 7675: a check every 5 s (randomised), consent lost after 30 s without an answer.
+CONSENT_INTERVAL_S = 5.0
+CONSENT_TIMEOUT_S = 30.0
+
+
+def keep_consent(pc: RTCPeerConnection) -> None:
+    """Replace aioice's consent checks on ``pc``'s ICE connection (see the module's notes).
+
+    Call once the connection is up. Idempotent. When consent expires the connection is
+    closed, as aioice would, and the peer connection fails.
+    """
+    transceivers = pc.getTransceivers()
+    if not transceivers:
+        return
+    connection = transceivers[0].sender.transport.transport._connection
+    task = connection._query_consent_task
+    if task is None or getattr(task, "_podium_consent", False):
+        return
+    task.cancel()
+    mine = asyncio.get_running_loop().create_task(_consent(connection))
+    mine._podium_consent = True  # type: ignore[attr-defined]
+    connection._query_consent_task = mine
+
+
+async def _consent(connection: Any) -> None:
+    import random
+
+    from aioice import stun
+
+    loop = asyncio.get_running_loop()
+    answered = loop.time()
+    key = connection.remote_password.encode("utf8")
+    while True:
+        await asyncio.sleep(CONSENT_INTERVAL_S * (0.8 + 0.4 * random.random()))
+        for pair in list(connection._nominated.values()):
+            request = connection.build_request(pair, nominate=False)
+            try:
+                await pair.protocol.request(
+                    request, pair.remote_addr, integrity_key=key, retransmissions=2
+                )
+                answered = loop.time()
+            except stun.TransactionError:
+                pass
+        if loop.time() - answered > CONSENT_TIMEOUT_S:
+            logger.info("consent to send expired: no answer for %.0f s", CONSENT_TIMEOUT_S)
+            connection._query_consent_task = None
+            await connection.close()
+            return
+
+
 async def self_test() -> None:
     """Check that every internal used above exists; raise :class:`AdapterError` if not.
 
@@ -540,6 +632,15 @@ async def self_test() -> None:
         raise AdapterError(f"aioice {aioice.__version__} found, {PINNED_AIOICE}.x required")
     if not callable(_require(aioice.ice, "get_host_addresses", "aioice.ice")):
         raise AdapterError("aioice.ice.get_host_addresses is not callable")
+    from aiortc import rtcrtpreceiver
+
+    _require(rtcrtpreceiver, "RemoteBitrateEstimator", "aiortc.rtcrtpreceiver")
+    ice_connection = aioice.Connection(ice_controlling=True)
+    for name in ("_query_consent_task", "_nominated", "remote_password"):
+        if not hasattr(ice_connection, name):
+            raise AdapterError(f"aioice.Connection has no {name}: aioice internals changed")
+    if not callable(getattr(ice_connection, "build_request", None)):
+        raise AdapterError("aioice.Connection.build_request is gone: aioice internals changed")
     stun_protocol = _require(aioice.ice, "StunProtocol", "aioice.ice")
     # Its own method (not asyncio's no-op default) is what routes STUN and data.
     if "datagram_received" not in vars(stun_protocol):

@@ -87,7 +87,8 @@ class Endpoint:
         self._watch(pc, "publish")
         allowed = {"video": {c.upper() for c in video_codecs}, "audio": {"OPUS"}}
         offer_sdp = sdp.restrict_codecs(offer_sdp, allowed)
-        await pc.setRemoteDescription(RTCSessionDescription(sdp=offer_sdp, type="offer"))
+        with adapter.no_receive_estimators():
+            await pc.setRemoteDescription(RTCSessionDescription(sdp=offer_sdp, type="offer"))
         for transceiver in pc.getTransceivers():
             adapter.park_receiver(transceiver.receiver)
         answer = await pc.createAnswer()
@@ -157,15 +158,16 @@ class Endpoint:
         specs = [("video", f"v{i}") for i in range(video_slots)]
         specs += [("audio", f"a{i}") for i in range(audio_slots)]
         transceivers = []
-        for kind, slot_id in specs:
-            t = pc.addTransceiver(adapter.ParkedTrack(kind), direction="sendonly")
-            caps = RTCRtpSender.getCapabilities(kind).codecs
-            preferred = []
-            for name in wanted[kind]:
-                preferred += [c for c in caps if c.mimeType.split("/")[1].upper() == name]
-            preferred += [c for c in caps if c.mimeType.lower().endswith("/rtx")]
-            t.setCodecPreferences(preferred)
-            transceivers.append((kind, slot_id, t))
+        with adapter.no_receive_estimators():
+            for kind, slot_id in specs:
+                t = pc.addTransceiver(adapter.ParkedTrack(kind), direction="sendonly")
+                caps = RTCRtpSender.getCapabilities(kind).codecs
+                preferred = []
+                for name in wanted[kind]:
+                    preferred += [c for c in caps if c.mimeType.split("/")[1].upper() == name]
+                preferred += [c for c in caps if c.mimeType.lower().endswith("/rtx")]
+                t.setCodecPreferences(preferred)
+                transceivers.append((kind, slot_id, t))
         offer = await pc.createOffer()
         with adapter.announced_addresses(self._hosts):
             await pc.setLocalDescription(offer)
@@ -236,6 +238,8 @@ class Endpoint:
         @pc.on("connectionstatechange")
         def _changed() -> None:
             self.states[role] = pc.connectionState
+            if pc.connectionState == "connected":
+                adapter.keep_consent(pc)
             self._on_state(self, role, pc.connectionState)
 
     # -- packets from the publisher ----------------------------------------------------

@@ -418,6 +418,17 @@ def _supervise(args: argparse.Namespace, token: str) -> int:
     return max(status if status >= 0 else EXIT_LOST for status in statuses)
 
 
+def quiet_ice_logs() -> None:
+    """aioice logs every candidate pair's progress at INFO (several lines per participant,
+    sent through the channel's log pipe); keep warnings and the end of a connection's
+    consent, which tells why a participant's media stopped."""
+
+    def keep(record: logging.LogRecord) -> bool:
+        return record.levelno >= logging.WARNING or "onsent" in record.getMessage()
+
+    logging.getLogger("aioice.ice").addFilter(keep)
+
+
 def main(argv: list[str] | None = None) -> int:
     """``python -m sfu.process``: see the module's documentation."""
     args = _parser().parse_args(argv)
@@ -428,6 +439,7 @@ def main(argv: list[str] | None = None) -> int:
         _stop_with_parent(args.parent_pid)
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         logging.basicConfig(level=level, format=_CHILD_LOG_FORMAT, stream=sys.stderr)
+        quiet_ice_logs()
         install_uvloop()
         return asyncio.run(serve_socket(args.fd, args.name or f"pid{os.getpid()}"))
     if args.connect is None:
@@ -444,6 +456,7 @@ def main(argv: list[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    quiet_ice_logs()
     if args.workers > 1:
         return _supervise(args, token)
     host, port = args.connect

@@ -274,3 +274,22 @@ async def test_parked_receiver_starts_no_decoder_thread() -> None:
     finally:
         await a.close()
         await b.close()
+
+
+async def test_receivers_set_up_by_the_worker_get_no_estimator_and_aiortcs_comes_back() -> None:
+    from aiortc import rtcrtpreceiver
+
+    real = rtcrtpreceiver.RemoteBitrateEstimator
+    first = adapter.no_receive_estimators()
+    second = adapter.no_receive_estimators()
+    first.__enter__()
+    second.__enter__()  # a second connection set up meanwhile
+    pc = RTCPeerConnection()
+    transceiver = pc.addTransceiver("video", direction="sendonly")
+    estimator = transceiver.receiver._RTCRtpReceiver__remote_bitrate_estimator
+    assert not isinstance(estimator, real)
+    first.__exit__(None, None, None)
+    assert rtcrtpreceiver.RemoteBitrateEstimator is not real  # the other one still runs
+    second.__exit__(None, None, None)
+    assert rtcrtpreceiver.RemoteBitrateEstimator is real
+    await pc.close()
