@@ -513,7 +513,7 @@ async def execute(settings: RunSettings, scenario: Scenario, report: Report) -> 
 
 # What a server's log says about connections that broke (aioice and aiortc's own words).
 _LOG_EVENTS = {
-    "ice_consent_expired": "Consent to send expired",
+    "ice_consent_expired": "onsent to send expired",
     "dtls_failed": "DTLS handshake failed",
     "errors": " ERROR ",
 }

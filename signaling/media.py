@@ -257,9 +257,9 @@ class MediaPlane:
         ]
 
     async def counters(self) -> list[dict[str, Any]]:
-        """Packet totals per worker: what arrived from publishers (``rx_packets``, of which
-        ``dropped_paused`` unwatched and dropped undecrypted), what went to viewers
-        (``tx_packets``) and through pipes."""
+        """Packet totals per worker: what arrived from publishers (``rx_packets``, RTP and
+        RTCP; ``rx_rtp_packets``, media only, of which ``dropped_paused`` unwatched and
+        dropped undecrypted), what went to viewers (``tx_packets``) and through pipes."""
         stats = await self.stats()
         out = []
         for worker in self.workers:
@@ -272,6 +272,11 @@ class MediaPlane:
                     "pid": worker.port.pid,
                     "endpoints": len(endpoints),
                     "rx_packets": sum(e.get("rx_packets", 0) for e in endpoints.values()),
+                    "rx_rtp_packets": sum(
+                        s.get("received", 0) + s.get("dropped_paused", 0)
+                        for e in endpoints.values()
+                        for s in (e.get("sources") or {}).values()
+                    ),
                     "dropped_paused": sum(
                         s.get("dropped_paused", 0)
                         for e in endpoints.values()

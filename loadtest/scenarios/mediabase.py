@@ -76,8 +76,9 @@ class ServerCounters:
             self.error = f"media counters: {exc}"
 
     def figures(self, seconds: float) -> dict[str, Any]:
-        """``workers``, ``ingress_packets_per_second`` (everything arriving at the SFU from
-        publishers), ``dropped_paused_per_second`` and per-worker rates over the window."""
+        """``workers``, ``ingress_packets_per_second`` (every media packet arriving at the SFU
+        from publishers, dropped or not), ``dropped_paused_per_second`` and per-worker rates
+        over the window."""
         if not self.before or not self.after or seconds <= 0:
             return {"media_counters_error": self.error or "no media counters"}
         before = {w["name"]: w for w in self.before}
@@ -95,7 +96,7 @@ class ServerCounters:
                     "name": worker["name"],
                     "pid": worker.get("pid"),
                     "endpoints": worker.get("endpoints"),
-                    "rx_packets_per_second": rate("rx_packets"),
+                    "rx_packets_per_second": rate("rx_rtp_packets"),
                     "dropped_paused_per_second": rate("dropped_paused"),
                     "tx_packets_per_second": rate("tx_packets"),
                     "pipe_sent_per_second": rate("pipe_sent"),
