@@ -139,6 +139,7 @@ class Endpoint:
         for source in self.sources.values():
             source.upstream = transport.send_rtcp
             source.rtcp_ssrc = self._rtcp_ssrc
+            source.ext_ids = self._ext_ids
             source.pause_hook = self._set_paused
         if any(s.is_video for s in self.sources.values()) and abs_id:
             self._estimator = adapter.BitrateEstimator()
@@ -268,6 +269,7 @@ class Endpoint:
                 p.rest = p.rest[2:]
                 p.payload_type = apt
                 p.ssrc = source.ssrc or 0
+                p.raw = None  # no longer the packet that arrived
         estimator = self._estimator
         if (
             estimator is not None

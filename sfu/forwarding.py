@@ -93,6 +93,9 @@ class Source:
         # Feedback to the publisher, set by the endpoint.
         self.upstream: SendFn | None = None
         self.rtcp_ssrc = 1
+        # The header extension ids (mid, abs-send-time, audio level) of the packets as they
+        # arrive, which a pipe passes on untouched.
+        self.ext_ids: tuple[int, int, int] = (0, 0, 0)
         # Reception statistics (RFC 3550 appendix A.3 and A.8).
         self.base_seq = -1
         self.max_seq = -1

@@ -30,12 +30,14 @@ PIPE_ABS_ID = 3
 PIPE_LEVEL_ID = 1
 PIPE_EXT_IDS = (0, PIPE_ABS_ID, PIPE_LEVEL_ID)
 
-_LEVEL_BYTES = [bytes([i]) for i in range(128)]
 
 
 class PipeSlot:
-    """Looks like a slot to a source: every packet goes into the pipe, unchanged but for
-    its SSRC, so the importing worker sees the source's own numbering."""
+    """Looks like a slot to a source: every packet goes into the pipe as it arrived from the
+    publisher (its SSRC is the pipe SSRC, its header extensions keep the publisher's ids,
+    which the importing end is told), so the importing worker sees the source's own
+    numbering and the sending worker copies nothing. A packet that was rebuilt (an RTX
+    repair from the publisher) is written anew in the same form."""
 
     handover = None
 
@@ -43,26 +45,26 @@ class PipeSlot:
         self.source: Source | None = source
         self.pipe_ssrc = pipe_ssrc
         self.pipe = pipe
-        layout = ExtensionLayout(
+        _, abs_id, level_id = source.ext_ids
+        self.layout = ExtensionLayout(
             None,
             0,
-            PIPE_ABS_ID if source.is_video else PIPE_LEVEL_ID,
+            abs_id if source.is_video else level_id,
             "abs" if source.is_video else "level",
         )
-        self.ext_head = layout.head
-        self.ext_tail = layout.tail
-        self.is_video = source.is_video
         self.packets = 0
 
     def forward(self, p: InPacket, codec: str, abs_send_time: bytes) -> None:
         # Once per packet and pipe: kept flat, like Slot.forward.
-        if self.is_video:
-            ext = self.ext_head + abs_send_time + self.ext_tail
-        else:
-            level = p.audio_level
-            ext = self.ext_head + _LEVEL_BYTES[level if level >= 0 else 127] + self.ext_tail
-        header = pack_header(0x90, p.marker | p.payload_type, p.seq, p.timestamp, self.pipe_ssrc)
-        self.pipe.send(b"".join((header, ext, p.descriptor, p.rest)))
+        raw = p.raw
+        if raw is None or p.ssrc != self.pipe_ssrc:
+            header = pack_header(
+                0x90, p.marker | p.payload_type, p.seq, p.timestamp, self.pipe_ssrc
+            )
+            raw = b"".join(
+                (header, self.layout.block(abs_send_time, p.audio_level), p.descriptor, p.rest)
+            )
+        self.pipe.send(raw)
         self.packets += 1
 
     def resend(self, seqs: list[int]) -> None:
@@ -126,12 +128,16 @@ class Pipe(asyncio.DatagramProtocol):
             if len(data) >= 2 and 192 <= data[1] <= 208:
                 self._on_rtcp(data)
                 return
-            p = parse(data, PIPE_EXT_IDS, asyncio.get_event_loop().time())
-            if p is None:
+            if len(data) < 12:
                 self.errors += 1
                 return
-            source = self.imports.get(p.ssrc)
+            source = self.imports.get(int.from_bytes(data[8:12], "big"))
             if source is None or source.closed:
+                return
+            # Parsed with the extension ids of the publisher the packet came from.
+            p = parse(data, source.ext_ids, asyncio.get_event_loop().time())
+            if p is None:
+                self.errors += 1
                 return
             source.receive(p, abs_send_time_now())
         except Exception:
@@ -172,8 +178,10 @@ class Pipe(asyncio.DatagramProtocol):
         for slot in self.exports.values():
             if slot.source is source:
                 return self._descriptor(slot)
-        pipe_ssrc = random.randrange(1, 1 << 32)
-        while pipe_ssrc in self.exports:
+        # The publisher's own SSRC, so its packets go on untouched, unless another export
+        # of this pipe has it already.
+        pipe_ssrc = source.ssrc or 0
+        while not pipe_ssrc or pipe_ssrc in self.exports:
             pipe_ssrc = random.randrange(1, 1 << 32)
         slot = PipeSlot(source, pipe_ssrc, self)
         self.exports[pipe_ssrc] = slot
@@ -190,6 +198,7 @@ class Pipe(asyncio.DatagramProtocol):
             "endpoint_id": source.endpoint_id,
             "kind": source.kind,
             "pipe_ssrc": slot.pipe_ssrc,
+            "ext_ids": list(source.ext_ids),
             "codecs": {str(pt): name for pt, name in source.codecs.items()},
             "clock_rate": source.clock_rate,
         }
@@ -209,6 +218,8 @@ class Pipe(asyncio.DatagramProtocol):
             None,
         )
         source.upstream = self.send
+        ids = descriptor.get("ext_ids") or PIPE_EXT_IDS
+        source.ext_ids = (int(ids[0]), int(ids[1]), int(ids[2]))
         self.imports[pipe_ssrc] = source
         return source
 

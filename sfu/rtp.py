@@ -35,6 +35,8 @@ class InPacket:
 
     ``descriptor`` is the VP8 payload descriptor (empty for other codecs) and ``rest``
     the payload after it; a slot sends ``descriptor`` (picture ids rewritten) + ``rest``.
+    ``raw`` is the whole packet as it arrived (None when it was rebuilt, as an RTX
+    packet unwrapped is): a pipe sends it on untouched.
     """
 
     __slots__ = (
@@ -51,6 +53,7 @@ class InPacket:
         "picture_id",
         "picture_id_pos",
         "picture_id_wide",
+        "raw",
         "rest",
         "seq",
         "size",
@@ -83,6 +86,7 @@ class InPacket:
         self.audio_level = -1
         self.abs_send_time = -1
         self.mid: bytes | None = None
+        self.raw: bytes | None = None
 
 
 def parse(data: bytes, ext_ids: tuple[int, int, int], arrival: float) -> InPacket | None:
@@ -115,6 +119,7 @@ def parse(data: bytes, ext_ids: tuple[int, int, int], arrival: float) -> InPacke
         if end < offset:
             return None
     p.rest = data[offset:end]
+    p.raw = data
     return p
 
 
