@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import pytest
@@ -55,9 +56,10 @@ class Running:
         return client
 
 
-@pytest.fixture
-def config(tmp_path: Path) -> Config:
-    return Config(
+def server_config(tmp_path: Path, **changes: Any) -> Config:
+    """A test server's settings: fast timers, loopback media (in the server's process
+    unless ``changes`` say otherwise)."""
+    config = Config(
         secret_file=str(tmp_path / "secret"),
         flush_interval_s=0.02,
         counts_interval_s=0.05,
@@ -67,6 +69,12 @@ def config(tmp_path: Path) -> Config:
         media_addresses=("127.0.0.1",),
         media_workers=0,
     )
+    return dataclasses.replace(config, **changes)
+
+
+@pytest.fixture
+def config(tmp_path: Path) -> Config:
+    return server_config(tmp_path)
 
 
 @pytest.fixture

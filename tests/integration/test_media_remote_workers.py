@@ -21,7 +21,7 @@ from loadtest.target import free_port
 from signaling import protocol as p
 from signaling.config import Config
 
-from .conftest import Running
+from .conftest import Running, server_config
 from .media_bots import started
 
 pytestmark = pytest.mark.media
@@ -38,14 +38,8 @@ def listen_port() -> int:
 
 @pytest.fixture
 def config(tmp_path: Path, listen_port: int) -> Config:
-    return Config(
-        secret_file=str(tmp_path / "secret"),
-        flush_interval_s=0.02,
-        counts_interval_s=0.05,
-        tick_interval_s=0.02,
-        reconnect_grace_s=1.0,
-        hello_timeout_s=2.0,
-        media_addresses=("127.0.0.1",),
+    return server_config(
+        tmp_path,
         media_workers=1,
         media_listen=f"127.0.0.1:{listen_port}",
         media_token=TOKEN,

@@ -16,7 +16,7 @@ import pytest
 from signaling import protocol as p
 from signaling.config import Config
 
-from .conftest import Running
+from .conftest import Running, server_config
 from .media_bots import MediaBot, started
 
 pytestmark = pytest.mark.media
@@ -27,16 +27,7 @@ BACK_WITHIN_S = 5.0
 
 @pytest.fixture
 def config(tmp_path: Path) -> Config:
-    return Config(
-        secret_file=str(tmp_path / "secret"),
-        flush_interval_s=0.02,
-        counts_interval_s=0.05,
-        tick_interval_s=0.02,
-        reconnect_grace_s=1.0,
-        hello_timeout_s=2.0,
-        media_addresses=("127.0.0.1",),
-        media_workers=2,
-    )
+    return server_config(tmp_path, media_workers=2)
 
 
 def _worker_pid(running: Running, bot: MediaBot) -> int:

@@ -17,7 +17,7 @@ from signaling import media as media_module
 from signaling import protocol as p
 from signaling.config import Config
 
-from .conftest import Running
+from .conftest import Running, server_config
 from .media_bots import MediaBot, close_to, started
 
 pytestmark = pytest.mark.media
@@ -36,16 +36,7 @@ def config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Config:
         return port
 
     monkeypatch.setattr(media_module, "process_ports", in_process)
-    return Config(
-        secret_file=str(tmp_path / "secret"),
-        flush_interval_s=0.02,
-        counts_interval_s=0.05,
-        tick_interval_s=0.02,
-        reconnect_grace_s=1.0,
-        hello_timeout_s=2.0,
-        media_addresses=("127.0.0.1",),
-        media_workers=2,
-    )
+    return server_config(tmp_path, media_workers=2)
 
 
 def _watched(bot: MediaBot) -> list[tuple[bool, bool]]:
