@@ -31,7 +31,6 @@ PIPE_LEVEL_ID = 1
 PIPE_EXT_IDS = (0, PIPE_ABS_ID, PIPE_LEVEL_ID)
 
 
-
 class PipeSlot:
     """Looks like a slot to a source: every packet goes into the pipe as it arrived from the
     publisher (its SSRC is the pipe SSRC, its header extensions keep the publisher's ids,
