@@ -534,8 +534,15 @@ class ChannelPort:
         result = await self._call("open_pipe", pipe_id=pipe_id, bind=list(bind))
         return _convert(result, tuple[str, int])
 
-    async def connect_pipe(self, pipe_id: str, remote: tuple[str, int]) -> None:
-        await self._call("connect_pipe", pipe_id=pipe_id, remote=list(remote))
+    async def connect_pipe(
+        self, pipe_id: str, remote: tuple[str, int], keys: tuple[bytes, bytes] | None = None
+    ) -> None:
+        await self._call(
+            "connect_pipe",
+            pipe_id=pipe_id,
+            remote=list(remote),
+            keys=list(keys) if keys is not None else None,
+        )
 
     async def export_source(self, pipe_id: str, source_id: str) -> dict[str, Any]:
         result = await self._call("export_source", pipe_id=pipe_id, source_id=source_id)
@@ -665,7 +672,7 @@ class PortServer:
             return None
         if method not in REQUESTS:
             raise WorkerFailure(f"unknown request {method!r}")
-        for key in ("bind", "remote"):
+        for key in ("bind", "remote", "keys"):
             if isinstance(args.get(key), list):
                 args[key] = tuple(args[key])
         try:

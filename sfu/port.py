@@ -140,7 +140,11 @@ class MediaPort(Protocol):
         self, pipe_id: str, bind: tuple[str, int] = ("127.0.0.1", 0)
     ) -> tuple[str, int]: ...
 
-    async def connect_pipe(self, pipe_id: str, remote: tuple[str, int]) -> None: ...
+    async def connect_pipe(
+        self, pipe_id: str, remote: tuple[str, int], keys: tuple[bytes, bytes] | None = None
+    ) -> None:
+        """Where the other end is; ``keys`` (send, receive) encrypt the pipe (SRTP)."""
+        ...
 
     async def export_source(self, pipe_id: str, source_id: str) -> dict[str, Any]: ...
 
@@ -233,8 +237,10 @@ class LocalPort:
     ) -> tuple[str, int]:
         return await self.worker.open_pipe(pipe_id, bind)
 
-    async def connect_pipe(self, pipe_id: str, remote: tuple[str, int]) -> None:
-        self.worker.connect_pipe(pipe_id, remote)
+    async def connect_pipe(
+        self, pipe_id: str, remote: tuple[str, int], keys: tuple[bytes, bytes] | None = None
+    ) -> None:
+        self.worker.connect_pipe(pipe_id, remote, keys)
 
     async def export_source(self, pipe_id: str, source_id: str) -> dict[str, Any]:
         return self.worker.export_source(pipe_id, source_id)

@@ -27,6 +27,7 @@ import logging
 import os
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 from collections import deque
@@ -271,14 +272,22 @@ async def serve_socket(fd: int, name: str) -> int:
     return EXIT_OK
 
 
-async def serve_remote(host: str, port: int, token: str, name: str, config: WorkerConfig) -> int:
-    """Connect to a control plane's registry, authenticate, and serve the channel there
-    until it ends. Returns the exit status."""
+async def serve_remote(
+    host: str,
+    port: int,
+    token: str,
+    name: str,
+    config: WorkerConfig,
+    tls: ssl.SSLContext | None = None,
+) -> int:
+    """Connect to a control plane's registry (over TLS with ``tls``, which checks the
+    server's certificate), authenticate, and serve the channel there until it ends.
+    Returns the exit status."""
     try:
         reader, writer = await asyncio.wait_for(
-            asyncio.open_connection(host, port), HELLO_TIMEOUT_S
+            asyncio.open_connection(host, port, ssl=tls), HELLO_TIMEOUT_S
         )
-    except (OSError, TimeoutError) as exc:
+    except (OSError, TimeoutError) as exc:  # ssl.SSLError is an OSError
         logger.error("cannot reach the control plane at %s:%d: %s", host, port, exc)
         return EXIT_LOST
     channel = Channel(reader, writer, name=f"{host}:{port}")
@@ -368,6 +377,17 @@ def _parser() -> argparse.ArgumentParser:
         metavar="ADDR,...",
         help="host addresses ICE announces (default: those aioice finds)",
     )
+    parser.add_argument(
+        "--tls-ca",
+        default=None,
+        metavar="FILE",
+        help="connect with TLS and trust the server's certificate if FILE (PEM) signed it or is it",
+    )
+    parser.add_argument(
+        "--tls",
+        action="store_true",
+        help="connect with TLS, trusting the system's certificate authorities",
+    )
     parser.add_argument("--name", default=None, help="this worker's name in logs")
     parser.add_argument("--log-level", default="INFO")
     # The child of a ProcessPort, and the children of --workers N.
@@ -404,6 +424,10 @@ def _supervise(args: argparse.Namespace, token: str) -> int:
         ]
         if args.announce_addresses is not None:
             command += ["--announce-addresses", ",".join(args.announce_addresses)]
+        if args.tls_ca is not None:
+            command += ["--tls-ca", args.tls_ca]
+        elif args.tls:
+            command.append("--tls")
         children.append(subprocess.Popen(command, env=env, stdin=subprocess.DEVNULL))
 
     def forward(signum: int, frame: object) -> None:
@@ -463,7 +487,10 @@ def main(argv: list[str] | None = None) -> int:
     config = WorkerConfig(host_addresses=args.announce_addresses)
     name = args.name or f"{socket.gethostname()}:0"
     install_uvloop()
-    return asyncio.run(serve_remote(host, port, token, name, config))
+    tls = None
+    if args.tls or args.tls_ca:
+        tls = ssl.create_default_context(cafile=args.tls_ca)
+    return asyncio.run(serve_remote(host, port, token, name, config, tls))
 
 
 if __name__ == "__main__":

@@ -7,8 +7,10 @@ sends a hello with the token, and, once accepted, is handed to ``on_worker`` as 
 breaks or goes quiet for 2 s is lost (a :class:`~sfu.port.WorkerLost`), and its process
 exits: it does not reconnect.
 
-The channel is not encrypted and the token crosses it in the clear: listen on loopback or
-a private network only.
+With ``tls`` (an :class:`ssl.SSLContext` with the server's certificate), the channel is TLS:
+the token, the pipes' keys and everything else cross it encrypted, and workers check the
+server's certificate (``--tls-ca``). Without it the channel is plain: loopback or a private
+network only.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import asyncio
 import contextlib
 import hmac
 import logging
+import ssl
 from collections.abc import Callable
 from typing import Any
 
@@ -64,7 +67,12 @@ class WorkerRegistry:
     then ``await port.start()``."""
 
     def __init__(
-        self, host: str, port: int, token: str, on_worker: Callable[[MediaPort], None]
+        self,
+        host: str,
+        port: int,
+        token: str,
+        on_worker: Callable[[MediaPort], None],
+        tls: ssl.SSLContext | None = None,
     ) -> None:
         if not token:
             raise ValueError("a worker registry needs a token")
@@ -72,6 +80,7 @@ class WorkerRegistry:
         self.port = port
         self.on_worker = on_worker
         self._token = token.encode()
+        self._tls = tls
         self._server: asyncio.Server | None = None
         self._handshakes: set[asyncio.Task[None]] = set()
         self._names: dict[str, RemotePort] = {}
@@ -82,7 +91,7 @@ class WorkerRegistry:
 
     async def start(self) -> tuple[str, int]:
         """Start listening; returns the address."""
-        self._server = await asyncio.start_server(self._accept, self.host, self.port)
+        self._server = await asyncio.start_server(self._accept, self.host, self.port, ssl=self._tls)
         sockname = self._server.sockets[0].getsockname()
         self.address = (str(sockname[0]), int(sockname[1]))
         logger.info("media worker registry on %s:%d", *self.address)

@@ -268,8 +268,8 @@ class Worker:
         self, pipe_id: str, bind: tuple[str, int] = ("127.0.0.1", 0)
     ) -> tuple[str, int]:
         """Open this worker's end of a pipe to another worker; returns the address the
-        other end must :meth:`connect_pipe` to. The pipe is plain RTP: use it on
-        loopback or a private network only."""
+        other end must :meth:`connect_pipe` to. The pipe is plain RTP unless
+        :meth:`connect_pipe` gives it keys."""
         if pipe_id in self._pipes:
             raise SfuError(f"pipe {pipe_id!r} exists")
         loop = asyncio.get_running_loop()
@@ -280,9 +280,20 @@ class Worker:
         host, port = transport.get_extra_info("sockname")[:2]
         return str(host), int(port)
 
-    def connect_pipe(self, pipe_id: str, remote: tuple[str, int]) -> None:
-        """Tell this end of the pipe where the other end is."""
-        self._pipe(pipe_id).remote = (remote[0], int(remote[1]))
+    def connect_pipe(
+        self,
+        pipe_id: str,
+        remote: tuple[str, int],
+        keys: tuple[bytes, bytes] | None = None,
+    ) -> None:
+        """Tell this end of the pipe where the other end is. With ``keys`` (30-byte SRTP
+        master keys: what this end sends, what it receives; the other end gets them the
+        other way round), everything in the pipe is encrypted and authenticated (SRTP and
+        SRTCP, AES128_CM_SHA1_80): for pipes between machines."""
+        pipe = self._pipe(pipe_id)
+        pipe.remote = (remote[0], int(remote[1]))
+        if keys is not None:
+            pipe.secure(bytes(keys[0]), bytes(keys[1]))
 
     def export_source(self, pipe_id: str, source_id: str) -> dict[str, object]:
         """Send a local source into the pipe; hand the returned description (JSON-
@@ -459,6 +470,8 @@ class Worker:
                 "sent": pipe.sent,
                 "received": pipe.received,
                 "errors": pipe.errors,
+                "encrypted": pipe.encrypted,
+                "rejected": pipe.rejected,
                 "nacks_received": pipe.nacks_received,
                 "retransmitted": pipe.retransmitted,
                 "exports": sorted(s.source.id for s in pipe.exports.values() if s.source),

@@ -30,6 +30,8 @@ def _serve(args: argparse.Namespace) -> int:
         media_workers=args.workers,
         media_listen=args.media_listen,
         media_token=args.media_token,
+        media_tls_cert=args.media_tls_cert,
+        media_tls_key=args.media_tls_key,
     )
     if config.media_listen and not config.media_token:
         log.error("--media-listen needs a token (--media-token or PODIUM_MEDIA_TOKEN)")
@@ -106,6 +108,18 @@ def build_parser() -> argparse.ArgumentParser:
         "--media-token",
         default=None,
         help="the token those workers present (env PODIUM_MEDIA_TOKEN)",
+    )
+    serve.add_argument(
+        "--media-tls-cert",
+        default=None,
+        metavar="PEM",
+        help="TLS certificate (chain) for that channel (env PODIUM_MEDIA_TLS_CERT)",
+    )
+    serve.add_argument(
+        "--media-tls-key",
+        default=None,
+        metavar="PEM",
+        help="its private key (env PODIUM_MEDIA_TLS_KEY)",
     )
     serve.add_argument("--redis", default=None, help="Redis URL for shared state")
     serve.add_argument("--secret-file", default=None, help="where the token secret is kept")

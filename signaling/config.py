@@ -58,6 +58,10 @@ class Config:
     # "HOST:PORT" with this token; empty: none.
     media_listen: str = ""  # PODIUM_MEDIA_LISTEN
     media_token: str = ""  # PODIUM_MEDIA_TOKEN
+    # A certificate and key (PEM files) make that channel TLS; workers connect with
+    # ``podium sfu --tls-ca CERT`` (or --tls for a certificate the system trusts).
+    media_tls_cert: str = ""  # PODIUM_MEDIA_TLS_CERT
+    media_tls_key: str = ""  # PODIUM_MEDIA_TLS_KEY
     # The address this machine's workers open pipes on, reachable by the other workers
     # (127.0.0.1 when every worker runs here).
     media_pipe_host: str = "127.0.0.1"  # PODIUM_MEDIA_PIPE_HOST

@@ -26,6 +26,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import ssl
 import time
 from collections.abc import Callable, Coroutine, Iterable
 from dataclasses import dataclass, field
@@ -182,11 +183,16 @@ class MediaPlane:
         self._housekeeping = asyncio.get_running_loop().create_task(self._housekeep())
         if self.config.media_listen:
             host, _, port = self.config.media_listen.rpartition(":")
+            tls = None
+            if self.config.media_tls_cert:
+                tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+                tls.load_cert_chain(self.config.media_tls_cert, self.config.media_tls_key or None)
             self._registry = WorkerRegistry(
                 host.strip("[]") or "0.0.0.0",
                 int(port),
                 self.config.media_token,
                 lambda port: self._spawn(self._adopt(port)),
+                tls,
             )
             await self._registry.start()
 
@@ -588,8 +594,15 @@ class MediaPlane:
             address_a, address_b = await asyncio.gather(
                 self._open_pipe(a, pipe_id), self._open_pipe(b, pipe_id)
             )
+            # Between machines, the pipe is encrypted and authenticated (SRTP), with keys
+            # made here and handed to both ends over their channels.
+            keys_a = keys_b = None
+            if a.remote or b.remote:
+                forth, back = os.urandom(30), os.urandom(30)
+                keys_a, keys_b = (forth, back), (back, forth)
             await asyncio.gather(
-                a.port.connect_pipe(pipe_id, address_b), b.port.connect_pipe(pipe_id, address_a)
+                a.port.connect_pipe(pipe_id, address_b, keys_a),
+                b.port.connect_pipe(pipe_id, address_a, keys_b),
             )
             self._pipes[key] = pipe_id
             return pipe_id

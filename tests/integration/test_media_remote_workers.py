@@ -1,8 +1,9 @@
 """Media workers on another machine: ``podium sfu --connect`` registers with the server.
 
 The "other machine" is a separate process tree on loopback: the server's own worker and a
-registered one carry one participant each, meeting through a pipe; when the registered
-worker's processes die, its participant comes back on the server's own worker.
+registered one carry one participant each, meeting through an encrypted pipe; when the
+registered worker's processes die, its participant comes back on the server's own worker.
+The channel is TLS with a certificate made for the test.
 """
 
 from __future__ import annotations
@@ -37,17 +38,62 @@ def listen_port() -> int:
 
 
 @pytest.fixture
-def config(tmp_path: Path, listen_port: int) -> Config:
+def certificate(tmp_path: Path) -> tuple[Path, Path]:
+    """A self-signed certificate for 127.0.0.1 and its key (PEM files)."""
+    import datetime as dt
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "podium media registry")])
+    now = dt.datetime.now(dt.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + dt.timedelta(hours=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            critical=False,
+        )
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = tmp_path / "registry.pem", tmp_path / "registry.key"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return cert_path, key_path
+
+
+@pytest.fixture
+def config(tmp_path: Path, listen_port: int, certificate: tuple[Path, Path]) -> Config:
     return server_config(
         tmp_path,
         media_workers=1,
         media_listen=f"127.0.0.1:{listen_port}",
         media_token=TOKEN,
+        media_tls_cert=str(certificate[0]),
+        media_tls_key=str(certificate[1]),
     )
 
 
 @pytest.fixture
-def remote_sfu(listen_port: int) -> Iterator[subprocess.Popen[bytes]]:
+def remote_sfu(
+    listen_port: int, certificate: tuple[Path, Path]
+) -> Iterator[subprocess.Popen[bytes]]:
     command = [
         sys.executable,
         "-m",
@@ -63,6 +109,8 @@ def remote_sfu(listen_port: int) -> Iterator[subprocess.Popen[bytes]]:
         "127.0.0.1",
         "--name",
         "far",
+        "--tls-ca",
+        str(certificate[0]),
     ]
     process = subprocess.Popen(command, cwd=ROOT, stdin=subprocess.DEVNULL)
     try:
@@ -92,8 +140,13 @@ async def test_a_registered_worker_carries_participants_and_its_loss_is_survived
         await viewer.wait_until(lambda: viewer.sees(speaker.participant_id, RED))
         remote = next(w for w in media.workers if w.remote)
         local = next(w for w in media.workers if not w.remote)
-        # One participant on each machine's worker, the speaker piped across.
+        # One participant on each machine's worker, the speaker piped across, encrypted.
         assert len(remote.endpoints) == 1 and len(local.endpoints) == 1
+        stats = await media.stats()
+        pipes = [pipe for part in stats.values() for pipe in part["pipes"].values()]
+        assert len(pipes) == 2 and all(pipe["encrypted"] for pipe in pipes)
+        assert sum(pipe["received"] for pipe in pipes) > 0
+        assert all(pipe["rejected"] == 0 for pipe in pipes)
 
         on_remote = speaker if speaker.participant_id in remote.endpoints else viewer
         restarts = on_remote.restarts
@@ -108,27 +161,28 @@ async def test_a_registered_worker_carries_participants_and_its_loss_is_survived
             await bot.close()
 
 
-async def test_a_worker_with_the_wrong_token_is_refused(listen_port: int, running: Running) -> None:
-    done = await asyncio.to_thread(
+async def _sfu(*args: str) -> subprocess.CompletedProcess[str]:
+    return await asyncio.to_thread(
         subprocess.run,
-        [
-            sys.executable,
-            "-m",
-            "signaling.cli",
-            "sfu",
-            "--connect",
-            f"127.0.0.1:{listen_port}",
-            "--token",
-            "not-the-token",
-            "--workers",
-            "1",
-        ],
+        [sys.executable, "-m", "signaling.cli", "sfu", "--workers", "1", *args],
         cwd=ROOT,
         capture_output=True,
         text=True,
         timeout=30,
     )
-    assert done.returncode == 1
-    assert "wrong token" in done.stderr
+
+
+async def test_a_worker_with_the_wrong_token_or_without_tls_is_refused(
+    listen_port: int, certificate: tuple[Path, Path], running: Running
+) -> None:
+    address = f"127.0.0.1:{listen_port}"
+    wrong = await _sfu(
+        "--connect", address, "--token", "not-the-token", "--tls-ca", str(certificate[0])
+    )
+    assert wrong.returncode == 1
+    assert "wrong token" in wrong.stderr
+    # Plain TCP to a TLS registry: no hello gets through, the token never crosses in clear.
+    plain = await _sfu("--connect", address, "--token", TOKEN)
+    assert plain.returncode != 0
     assert running.hub.media is not None
     assert not any(w.remote for w in running.hub.media.workers)

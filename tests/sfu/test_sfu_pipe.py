@@ -126,3 +126,54 @@ async def test_loss_inside_a_pipe_is_repaired_from_the_origin(worker: Worker) ->
         finally:
             await s.close()
             await a.close()
+
+
+async def test_a_pipe_with_keys_is_encrypted_and_refuses_what_it_cannot_authenticate(
+    worker: Worker,
+) -> None:
+    """Pipes between machines: SRTP both ways, keys handed over by the control plane."""
+    import os
+    import struct
+
+    async with Worker(WorkerConfig(host_addresses=("127.0.0.1",))) as other:
+        a = Publisher("alice", RED, amplitude=0.3)
+        s = Subscriber("sam")
+        try:
+            await a.join(worker)
+            await s.join(other, video_slots=1, audio_slots=1)
+            here = await worker.open_pipe("p1")
+            there = await other.open_pipe("p1")
+            forth, back = os.urandom(30), os.urandom(30)
+            worker.connect_pipe("p1", there, (forth, back))
+            other.connect_pipe("p1", here, (back, forth))
+            # What crosses the wire, as the far end receives it.
+            arrived: list[bytes] = []
+            far_pipe = other._pipes["p1"]
+            receive = far_pipe.datagram_received
+
+            def record(data: bytes, addr: tuple[object, ...]) -> None:
+                arrived.append(bytes(data))
+                receive(data, addr)
+
+            far_pipe.datagram_received = record  # type: ignore[method-assign]
+            for source_id in ("alice:video", "alice:audio"):
+                other.import_source("p1", worker.export_source("p1", source_id))
+            other.set_routing("sam", {"v0": "alice:video", "a0": "alice:audio"})
+            await wait_for(lambda: near(s.slot_colour("v0"), RED), 10, "red across the pipe")
+            far = other.stats()["pipes"]["p1"]  # type: ignore[index]
+            assert far["encrypted"] and far["received"] > 0 and far["rejected"] == 0
+            # Encrypted: the VP8 payload descriptor of a packet in clear (0x90 0x80 ... after
+            # the header and extensions) is nowhere to be seen in what arrived.
+            media = [d for d in arrived if not 192 <= d[1] <= 208]
+            assert media
+            in_clear = sum(1 for d in media if b"\x90\x80" in d[12:40])
+            assert in_clear < len(media) // 10
+
+            # A packet that was not sealed with the key is refused, not played.
+            forged = struct.pack("!BBHII", 0x80, 96, 1, 0, 1234) + bytes(100)
+            assert far_pipe.remote is not None
+            far_pipe.datagram_received(forged, far_pipe.remote)
+            assert other.stats()["pipes"]["p1"]["rejected"] == 1  # type: ignore[index]
+        finally:
+            await a.close()
+            await s.close()
