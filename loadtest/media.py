@@ -71,6 +71,9 @@ MAX_MISSING = 1000
 # estimate, REMB) and asks again for lost video packets (NACK) within milliseconds.
 REPORT_EVERY_S = 1.0
 NACK_EVERY_S = 0.02
+# A participant shown for less than this before the viewer's slot moved on (the viewer left
+# for a booth) is not counted as seen or unseen.
+MIN_SHOWN_S = 1.0
 # A stream is alive when its latest packet is at most this old.
 LIVE_WITHIN_S = 2.0
 
@@ -447,9 +450,18 @@ def appearance_latency(
                 mid = candidate
     if mid is None:
         return None, None
+    # Until when the slot showed them: the viewer may have moved on (to a booth) meanwhile.
+    start = since if slots_at is None else slots_at
+    until = since + within
+    for change in changes:
+        if change.mid == mid and change.t > start and change.participant_id != participant_id:
+            until = min(until, change.t)
+            break
     packet = first_after(keyframes.get(mid, ()), since)
     slots_latency = None if slots_at is None else slots_at - since
-    if packet is None or packet - since > within:
+    if packet is None or packet > until:
+        if until - start < MIN_SHOWN_S:
+            return None, None  # shown too briefly to count either way
         return slots_latency, None
     return slots_latency, packet - since
 
@@ -795,7 +807,7 @@ class MediaPeer:
                 expected, received = self.reported.get(ssrc, (0, 0))
                 interval_expected = tracker.expected - expected
                 interval_lost = max(0, interval_expected - (tracker.received - received))
-                fraction = (interval_lost << 8) // interval_expected if interval_expected else 0
+                fraction = (interval_lost << 8) // interval_expected if interval_expected > 0 else 0
                 self.reported[ssrc] = (tracker.expected, tracker.received)
                 reports.append(
                     RtcpReceiverInfo(
@@ -835,6 +847,7 @@ class MediaPeer:
         self.packets = 0
         self.bytes = 0
         self.window_start = clock.now()
+        self.reported.clear()  # the counts a report compares with start again too
 
     def live(self, now: float, within: float = LIVE_WITHIN_S) -> int:
         """Streams (slots) that received a packet in the last ``within`` seconds."""

@@ -109,6 +109,19 @@ def test_appearance_latency_takes_the_first_keyframe_on_the_named_slot() -> None
     assert appearance_latency(changes, keyframes, "p-else", since=10.0) == (None, None)
 
 
+def test_a_viewer_who_moved_on_before_the_video_came_is_not_a_miss() -> None:
+    # Told at 10.02, the slot shows someone else from 10.3 (the viewer went to a booth).
+    changes = [SlotChange(10.02, "1", "p-new"), SlotChange(10.3, "1", "p-booth")]
+    keyframes = {"1": [10.35]}  # the booth member's keyframe, not p-new's
+    assert appearance_latency(changes, keyframes, "p-new", since=10.0, within=3.0) == (
+        None,
+        None,
+    )
+    # Shown for the whole hold with no keyframe at all: a viewer who saw an empty tile.
+    slots, packet = appearance_latency(changes[:1], {"1": []}, "p-new", since=10.0, within=3.0)
+    assert slots is not None and packet is None
+
+
 def test_appearance_latency_when_the_slots_message_comes_after_the_packet() -> None:
     changes = [SlotChange(10.2, "3", "p-new")]
     slots, packet = appearance_latency(changes, {"3": [10.1]}, "p-new", since=10.0)
@@ -267,3 +280,11 @@ def test_a_viewer_nacks_lost_video_and_reports_once_a_second(
     bitrate, ssrcs = unpack_remb_fci(remb.fci)
     assert remb.fmt == 15 and ssrcs == [1001] and bitrate >= 300_000
     assert peer.feedback(now + 0.5) is None  # the next report is a second later
+
+    # A new measuring window starts the counts again; the next report is still a report.
+    peer.reset_counters()
+    for seq in (20, 21):
+        peer._count(packet(1001, seq), decrypted=True)
+    report = RtcpPacket.parse(peer.feedback(now + 1.0) or b"")
+    rr = next(p for p in report if isinstance(p, RtcpRrPacket))
+    assert [b.fraction_lost for b in rr.reports] == [0]
