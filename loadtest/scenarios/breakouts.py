@@ -19,7 +19,7 @@ from typing import Any
 from loadtest import clock
 from loadtest.capacity import Demand
 from loadtest.console import format_ms, format_number
-from loadtest.media import ClipSettings
+from loadtest.media import LIVE_WITHIN_S, ClipSettings
 from loadtest.runner import Run, ScenarioFailed
 from loadtest.scenarios import mediabase as mb
 from loadtest.stats import summary_ms
@@ -142,7 +142,9 @@ class BreakoutScenario:
         async with run.phase("rooms") as entry:
             self._start = start = clock.now()
             turn = 0
-            while opts.rooms > 1 and (clock.now() - start + opts.move_every <= opts.seconds + 0.01):
+            # The last move leaves the newcomer time to be seen before the window closes.
+            last_move = opts.seconds - LIVE_WITHIN_S - 1.0
+            while opts.rooms > 1 and (turn + 0.5) * opts.move_every <= last_move:
                 tick = start + (turn + 0.5) * opts.move_every
                 await asyncio.sleep(max(0.0, tick - clock.now()))
                 source = turn % opts.rooms
