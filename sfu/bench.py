@@ -216,7 +216,32 @@ class ClipPublisher:
         await self.pc.close()
 
 
-class CountingSubscriber:
+class SequenceCount:
+    """Packets received and the highest (extended) sequence number seen, for loss."""
+
+    def __init__(self) -> None:
+        self.received = 0
+        self.highest = 0  # extended
+        self._last = -1
+        self.flowing = asyncio.Event()
+
+    def count(self, seq: int) -> None:
+        self.received += 1
+        if self._last < 0:
+            self.flowing.set()
+            self.highest = seq
+            self._last = seq
+            return
+        delta = (seq - self._last) & 0xFFFF
+        if delta < 0x8000:
+            self.highest += delta
+            self._last = seq
+
+    def snapshot(self) -> tuple[int, int]:
+        return self.received, self.highest
+
+
+class CountingSubscriber(SequenceCount):
     """Answers a subscribe offer and counts media packets at its transport."""
 
     decrypt = False
@@ -224,13 +249,9 @@ class CountingSubscriber:
     def __init__(self) -> None:
         from aiortc import RTCPeerConnection
 
+        super().__init__()
         self.pc = RTCPeerConnection(_config())
-        self.received = 0
-        self.first: int | None = None
-        self.highest = 0  # extended
-        self._last = 0
         self.media_ssrcs: set[int] = set()
-        self.flowing = asyncio.Event()
 
     async def answer(self, offer_sdp: str) -> str:
         from aiortc import RTCSessionDescription
@@ -252,36 +273,19 @@ class CountingSubscriber:
         ssrc = struct.unpack_from("!I", data, 8)[0]
         if ssrc not in self.media_ssrcs:
             return
-        seq = (data[2] << 8) | data[3]
-        self.received += 1
-        if self.first is None:
-            self.flowing.set()
-            self.first = seq
-            self.highest = seq
-            self._last = seq
-            return
-        delta = (seq - self._last) & 0xFFFF
-        if delta < 0x8000:
-            self.highest += delta
-            self._last = seq
-
-    def snapshot(self) -> tuple[int, int]:
-        return self.received, self.highest
+        self.count((data[2] << 8) | data[3])
 
     async def close(self) -> None:
         await self.pc.close()
 
 
-class PipeSink(asyncio.DatagramProtocol):
+class PipeSink(SequenceCount, asyncio.DatagramProtocol):
     """The far end of a pipe, standing in for an importing worker: counts the plain RTP
     packets that arrive and follows their sequence numbers (for loss)."""
 
     def __init__(self) -> None:
+        super().__init__()
         self.transport: asyncio.DatagramTransport | None = None
-        self.received = 0
-        self.highest = 0  # extended
-        self._last = -1
-        self.flowing = asyncio.Event()
 
     async def open(self) -> tuple[str, int]:
         loop = asyncio.get_running_loop()
@@ -298,20 +302,7 @@ class PipeSink(asyncio.DatagramProtocol):
     def datagram_received(self, data: bytes, addr: Any) -> None:
         if len(data) < 12 or 192 <= data[1] <= 208:
             return  # RTCP (the pipe's sender reports)
-        seq = (data[2] << 8) | data[3]
-        self.received += 1
-        if self._last < 0:
-            self.flowing.set()
-            self.highest = seq
-            self._last = seq
-            return
-        delta = (seq - self._last) & 0xFFFF
-        if delta < 0x8000:
-            self.highest += delta
-            self._last = seq
-
-    def snapshot(self) -> tuple[int, int]:
-        return self.received, self.highest
+        self.count((data[2] << 8) | data[3])
 
     async def close(self) -> None:
         if self.transport is not None:
